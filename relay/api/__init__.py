@@ -1,0 +1,13 @@
+"""The HTTP API: every route relay serves, in one table."""
+
+from __future__ import annotations
+
+from relay.api import devices, identity, ingest, operations
+from relay.api.routing import Route
+
+ROUTES: list[Route] = [
+    *operations.ROUTES,
+    *devices.ROUTES,
+    *identity.ROUTES,
+    *ingest.ROUTES,
+]

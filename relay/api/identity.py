@@ -1,0 +1,83 @@
+"""/v1/identify and /v1/profiles: stitching anonymous activity to customers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from relay.api.bodies import read_json
+from relay.api.limits import check_id, check_map, raise_if_any
+from relay.api.responses import json_response
+from relay.api.routing import APP_PARAM, Param, Route, caller
+from relay.api.state import STORE
+from relay.errors import FieldError, ValidationFailed
+from relay.models.common import Problem
+from relay.models.identity import IdentifyAck, IdentifyIn, MergeIn, Profile
+
+
+async def identify(request: web.Request) -> web.Response:
+    """Attach an anonymous id, its devices and their unattributed history to a customer."""
+    who = caller(request)
+    body = await read_json(request, IdentifyIn)
+    errors: list[FieldError] = []
+    check_id(errors, "customer_id", body.customer_id)
+    check_id(errors, "anonymous_id", body.anonymous_id)
+    check_map(errors, "attributes", body.attributes)
+    raise_if_any(errors)
+    await request.app[STORE].identify(
+        who.app_id, body.customer_id, body.anonymous_id, body.email, body.attributes
+    )
+    return json_response(IdentifyAck(body.customer_id))
+
+
+async def merge_profiles(request: web.Request) -> web.Response:
+    """Move everything of the secondary profile to the primary."""
+    who = caller(request)
+    body = await read_json(request, MergeIn)
+    errors: list[FieldError] = []
+    check_id(errors, "primary", body.primary)
+    check_id(errors, "secondary", body.secondary)
+    raise_if_any(errors)
+    if body.primary == body.secondary:
+        raise ValidationFailed.at("secondary", "must differ from primary")
+    profile = await request.app[STORE].merge_profiles(who.app_id, body.primary, body.secondary)
+    return json_response(profile)
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    """A profile with its devices, anonymous ids and attributed metric counts."""
+    who = caller(request)
+    customer_id = request.match_info["customer_id"]
+    return json_response(await request.app[STORE].profile(who.app_id, customer_id))
+
+
+ROUTES = [
+    Route(
+        "POST",
+        "/v1/identify",
+        identify,
+        "Identify a customer",
+        role="app",
+        body=IdentifyIn,
+        responses={200: IdentifyAck, 422: Problem},
+        params=(APP_PARAM,),
+    ),
+    Route(
+        "POST",
+        "/v1/profiles/merge",
+        merge_profiles,
+        "Merge two profiles",
+        role="admin",
+        body=MergeIn,
+        responses={200: Profile, 404: Problem, 422: Problem},
+        params=(APP_PARAM,),
+    ),
+    Route(
+        "GET",
+        "/v1/profiles/{customer_id}",
+        get_profile,
+        "Inspect a profile",
+        role="admin",
+        responses={200: Profile, 404: Problem},
+        params=(Param("customer_id", "path", "The customer id."), APP_PARAM),
+    ),
+]

@@ -1,0 +1,176 @@
+"""/v1/metrics and /v1/events: batches validated per item, stored in one commit.
+
+A batch answers 200 whenever its envelope holds 1-1000 items: valid items are stored (and
+de-duplicated on their ``id``), invalid ones come back in ``rejected`` with paths relative
+to the item. Only a broken envelope fails the whole request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from relay import timeutil
+from relay.api.bodies import decode_any, field_error, read_body
+from relay.api.limits import check_event_name, check_id, check_map, occurred_at
+from relay.api.responses import json_response
+from relay.api.routing import APP_PARAM, Route, caller
+from relay.api.state import METRICS, SETTINGS, STORE
+from relay.errors import FieldError, MalformedRequest, ValidationFailed
+from relay.models.common import FieldErrorDoc, IngestResult, Problem, Rejection
+from relay.models.ingest import MAX_BATCH_ITEMS, EventIn, EventsBatch, MetricIn, MetricsBatch
+from relay.settings import Settings
+from relay.store import Store
+from relay.store.sqlite.records import NewEvent, NewMetric
+
+ItemT = TypeVar("ItemT")
+RecordT = TypeVar("RecordT")
+
+
+def metric_record(item: MetricIn, received_at: float, settings: Settings) -> NewMetric:
+    errors: list[FieldError] = []
+    check_id(errors, "id", item.id)
+    check_id(errors, "delivery_id", item.delivery_id)
+    moment = occurred_at(errors, "timestamp", item.timestamp, received_at)
+    if errors:
+        raise ValidationFailed("invalid metric", errors)
+    return NewMetric(
+        client_id=item.id,
+        metric=item.metric,
+        token=item.token,
+        delivery_id=item.delivery_id,
+        occurred_at=moment,
+        action=item.action,
+        deep_link=item.deep_link,
+        reason=item.reason,
+        source=item.source,
+    )
+
+
+def event_record(item: EventIn, received_at: float, settings: Settings) -> NewEvent:
+    errors: list[FieldError] = []
+    check_id(errors, "id", item.id)
+    check_event_name(errors, "name", item.name)
+    check_id(errors, "customer_id", item.customer_id)
+    check_id(errors, "anonymous_id", item.anonymous_id)
+    check_map(errors, "properties", item.properties)
+    if item.customer_id is None and item.anonymous_id is None and item.token is None:
+        errors.append(FieldError("customer_id", "one of customer_id, anonymous_id or token is required"))
+    moment = occurred_at(errors, "timestamp", item.timestamp, received_at)
+    if errors:
+        raise ValidationFailed("invalid event", errors)
+    return NewEvent(
+        client_id=item.id,
+        name=settings.events.canonical_name(item.name),
+        original_name=item.name,
+        customer_id=item.customer_id,
+        anonymous_id=item.anonymous_id,
+        token=item.token,
+        occurred_at=moment,
+        properties=msgspec.json.encode(item.properties or {}).decode(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchKind(Generic[ItemT, RecordT]):
+    """What differs between the metrics and the events endpoint."""
+
+    envelope_key: str
+    envelope: type
+    item: type[ItemT]
+    to_record: Callable[[ItemT, float, Settings], RecordT]
+    store: Callable[[Store, str, list[RecordT]], Awaitable[tuple[int, int]]]
+
+
+METRICS_KIND = BatchKind(
+    "metrics", MetricsBatch, MetricIn, metric_record, lambda s, app, rs: s.ingest_metrics(app, rs)
+)
+EVENTS_KIND = BatchKind(
+    "events", EventsBatch, EventIn, event_record, lambda s, app, rs: s.ingest_events(app, rs)
+)
+
+
+def decode_items(body: bytes, kind: BatchKind[Any, Any]) -> list[Any]:
+    """The batch's items, each a typed item or the list of its field errors."""
+    try:
+        return list(getattr(msgspec.json.decode(body, type=kind.envelope), kind.envelope_key))
+    except msgspec.ValidationError:
+        pass  # some item (or the envelope) is wrong: find out which, item by item
+    except msgspec.DecodeError as exc:
+        raise MalformedRequest(f"body is not valid JSON: {exc}") from None
+    envelope = decode_any(body)
+    key = kind.envelope_key
+    if not isinstance(envelope, dict):
+        raise ValidationFailed.at(key, "the body must be an object with an array of items")
+    unknown = sorted(set(envelope) - {key})
+    if unknown:
+        raise ValidationFailed.at(unknown[0], "unknown field")
+    items = envelope.get(key)
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH_ITEMS:
+        raise ValidationFailed.at(key, f"must be an array of 1-{MAX_BATCH_ITEMS} items")
+    decoded: list[Any] = []
+    for item in items:
+        try:
+            decoded.append(msgspec.convert(item, kind.item))
+        except msgspec.ValidationError as exc:
+            decoded.append([field_error(exc)])
+    return decoded
+
+
+async def ingest(request: web.Request, kind: BatchKind[Any, Any]) -> web.Response:
+    who = caller(request)
+    settings = request.app[SETTINGS]
+    body = await read_body(request)
+    received_at = timeutil.now()
+    records, rejected = [], []
+    for index, item in enumerate(decode_items(body, kind)):
+        try:
+            if isinstance(item, list):
+                raise ValidationFailed("invalid item", item)
+            records.append(kind.to_record(item, received_at, settings))
+        except ValidationFailed as exc:
+            errors = [FieldErrorDoc(e.path, e.message) for e in exc.errors]
+            rejected.append(Rejection(index, errors))
+    accepted = duplicates = 0
+    if records:
+        accepted, duplicates = await kind.store(request.app[STORE], who.app_id, records)
+    request.app[METRICS].count_ingest(kind.envelope_key, accepted, duplicates, len(rejected))
+    return json_response(IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected))
+
+
+async def post_metrics(request: web.Request) -> web.Response:
+    """Report push metrics (1-1000 per request)."""
+    return await ingest(request, METRICS_KIND)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    """Report conversion events (1-1000 per request)."""
+    return await ingest(request, EVENTS_KIND)
+
+
+ROUTES = [
+    Route(
+        "POST",
+        "/v1/metrics",
+        post_metrics,
+        "Report push metrics",
+        role="app",
+        body=MetricsBatch,
+        responses={200: IngestResult, 413: Problem, 422: Problem},
+        params=(APP_PARAM,),
+    ),
+    Route(
+        "POST",
+        "/v1/events",
+        post_events,
+        "Report conversion events",
+        role="app",
+        body=EventsBatch,
+        responses={200: IngestResult, 413: Problem, 422: Problem},
+        params=(APP_PARAM,),
+    ),
+]

@@ -1,0 +1,111 @@
+"""/openapi.json, generated from the route table and the wire structs that validate requests."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from relay import __version__
+from relay.api.routing import Route
+
+_REF = "#/components/schemas/{name}"
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Malformed JSON",
+    401: "Missing, unknown or revoked key",
+    403: "The key lacks the role",
+    404: "Not found",
+    413: "Body too large",
+    415: "Content-Type is not application/json",
+    422: "Validation failed",
+    503: "Not ready",
+}
+_AUTH_ERRORS = (400, 401, 403, 415)
+
+
+def _members(annotation: Any) -> list[type]:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return list(typing.get_args(annotation))
+    return [annotation]
+
+
+def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
+    structs: list[Any] = []
+    for route in routes:
+        if route.body is not None:
+            structs.append(route.body)
+        for response in route.responses.values():
+            if response is not None and response is not bytes:
+                structs.extend(_members(response))
+    schemas, components = msgspec.json.schema_components(structs, ref_template=_REF)
+    schema_by_type = dict(zip(map(id, structs), schemas, strict=True))
+
+    def schema_of(annotation: Any) -> dict[str, Any]:
+        members = [schema_by_type[id(member)] for member in _members(annotation)]
+        return members[0] if len(members) == 1 else {"oneOf": members}
+
+    problem_ref = {"$ref": _REF.format(name="Problem")}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        operation: dict[str, Any] = {
+            "operationId": route.handler.__name__,
+            "summary": route.summary,
+            "description": (route.handler.__doc__ or route.summary).strip(),
+            "tags": [route.path.split("/")[2] if route.path.startswith("/v1/") else "operations"],
+            "responses": {},
+        }
+        if route.role is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["x-relay-role"] = route.role
+        if route.params:
+            operation["parameters"] = [
+                {
+                    "name": p.name,
+                    "in": p.where,
+                    "required": p.required or p.where == "path",
+                    "description": p.description,
+                    "schema": p.schema,
+                }
+                for p in route.params
+            ]
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema_of(route.body)}},
+            }
+        statuses = dict(route.responses)
+        if route.role is not None:
+            statuses.update({status: statuses.get(status) for status in _AUTH_ERRORS})
+        for status, response in sorted(statuses.items()):
+            entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "")}
+            if response is bytes:
+                entry["content"] = {route.content_type: {"schema": {"type": "string"}}}
+            elif response is not None:
+                entry["content"] = {"application/json": {"schema": schema_of(response)}}
+            elif status >= 400:
+                entry["content"] = {"application/problem+json": {"schema": problem_ref}}
+            if status >= 400 and response is not None:
+                entry["content"] = {"application/problem+json": {"schema": problem_ref}}
+            operation["responses"][str(status)] = entry
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "relay",
+            "version": __version__,
+            "description": "Push-metrics relay between mobile apps, APNs/FCM and Customer.io.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,26 @@
+"""The ``relay`` command line. Every command opens (and migrates) the database itself, so it
+works on a fresh install and beside a running server."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from relay.cli import devices, keys, server
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="relay", prog_name="relay")
+def cli() -> None:
+    """relay: push-metrics relay between mobile apps, APNs/FCM and Customer.io."""
+
+
+cli.add_command(server.serve)
+cli.add_command(server.migrate)
+cli.add_command(keys.keys)
+cli.add_command(devices.devices)
+
+
+def main() -> None:
+    sys.exit(cli.main(prog_name="relay", standalone_mode=True))

@@ -1,0 +1,1 @@
+"""Wire structs (msgspec): they validate requests, shape responses and generate /openapi.json."""

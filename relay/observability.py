@@ -1,0 +1,55 @@
+"""Prometheus metrics, one registry per application (no module-level state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "relay_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "relay_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.ingested = Counter(
+            "relay_ingested_items",
+            "Metrics and events received, by kind and outcome (accepted, duplicate, rejected).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "relay_storage_write_duration_seconds",
+            "Time to run and commit one group-committed storage transaction.",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.commit_jobs = Histogram(
+            "relay_storage_jobs_per_commit",
+            "Writes (requests) group-committed in one storage transaction.",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+
+    def observe_commit(self, jobs: int, seconds: float) -> None:
+        self.commit_seconds.observe(seconds)
+        self.commit_jobs.observe(jobs)
+
+    def count_ingest(self, kind: str, accepted: int, duplicates: int, rejected: int) -> None:
+        for outcome, n in (("accepted", accepted), ("duplicate", duplicates), ("rejected", rejected)):
+            if n:
+                self.ingested.labels(kind, outcome).inc(n)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,51 @@
+"""The storage interface: intent-level operations, one per thing the API does.
+
+A backend (SQLite today, PostgreSQL later) implements this Protocol as a sibling package
+under ``relay/store/``. Every write returns only after it is committed.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from relay.keys import KeyRecord, Role
+from relay.models.devices import Device, DeviceDetail, DevicePut
+from relay.models.identity import Profile
+from relay.store.sqlite.records import NewEvent, NewMetric
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def check(self) -> str | None:
+        """None when storage can read and write, else the reason it cannot."""
+
+    # keys
+    async def create_key(self, app_id: str, role: Role, name: str, secret: str) -> KeyRecord: ...
+    async def list_keys(self) -> list[KeyRecord]: ...
+    async def revoke_key(self, key_id: str) -> None: ...
+    async def authenticate(self, secret: str) -> KeyRecord | None: ...
+
+    # devices
+    async def put_device(
+        self, app_id: str, token: str, body: DevicePut
+    ) -> tuple[bool, Device]: ...
+    async def refresh_device(self, app_id: str, old_token: str, new_token: str) -> Device: ...
+    async def unregister_device(self, app_id: str, token: str) -> None: ...
+    async def device_detail(self, app_id: str, token: str) -> DeviceDetail: ...
+
+    # identity
+    async def identify(
+        self,
+        app_id: str,
+        customer_id: str,
+        anonymous_id: str | None,
+        email: str | None,
+        attributes: dict[str, object] | None,
+    ) -> None: ...
+    async def merge_profiles(self, app_id: str, primary: str, secondary: str) -> Profile: ...
+    async def profile(self, app_id: str, customer_id: str) -> Profile: ...
+
+    # facts
+    async def ingest_metrics(self, app_id: str, metrics: list[NewMetric]) -> tuple[int, int]: ...
+    async def ingest_events(self, app_id: str, events: list[NewEvent]) -> tuple[int, int]: ...

@@ -1,0 +1,116 @@
+"""The embedded SQLite backend: `SqliteStore` maps the Store interface onto SQL modules."""
+
+from __future__ import annotations
+
+import functools
+
+from relay import timeutil
+from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
+from relay.models.devices import Device, DeviceDetail, DevicePut
+from relay.models.identity import Profile
+from relay.settings import Settings
+from relay.store.sqlite import devices, identity, ingest, keys, queries
+from relay.store.sqlite.engine import Engine, WriteObserver
+from relay.store.sqlite.records import NewEvent, NewMetric, device_model
+
+
+class SqliteStore:
+    def __init__(self, settings: Settings, on_commit: WriteObserver | None = None) -> None:
+        self._conversion_events = settings.attribution.conversion_events
+        self.engine = Engine(
+            settings.storage.sqlite_path,
+            synchronous=settings.storage.synchronous,
+            read_connections=settings.storage.read_connections,
+            on_commit=on_commit,
+        )
+
+    async def open(self) -> None:
+        await self.engine.open()
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+    async def check(self) -> str | None:
+        if not self.engine.is_open:
+            return "storage is not open"
+        try:
+            await self.engine.read(queries.ping)
+        except Exception as exc:
+            return f"storage read failed: {exc}"
+        return None
+
+    async def create_key(self, app_id: str, role: Role, name: str, secret: str) -> KeyRecord:
+        record = KeyRecord(new_key_id(), app_id, role, name, timeutil.now())
+        await self.engine.write(functools.partial(keys.insert_key, key=record, secret_hash=hash_secret(secret)))
+        return record
+
+    async def list_keys(self) -> list[KeyRecord]:
+        return await self.engine.read(keys.list_keys)
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self.engine.write(lambda conn: keys.revoke_key(conn, key_id, timeutil.now()))
+
+    async def authenticate(self, secret: str) -> KeyRecord | None:
+        presented = hash_secret(secret)
+        found = await self.engine.read(lambda conn: keys.find_active_key(conn, presented))
+        if found is None or not hashes_match(found[1], presented):
+            return None
+        return found[0]
+
+    async def put_device(self, app_id: str, token: str, body: DevicePut) -> tuple[bool, Device]:
+        def job(conn):  # type: ignore[no-untyped-def]
+            created, row = devices.put_device(conn, app_id, token, body, timeutil.now())
+            return created, device_model(conn, row)
+
+        return await self.engine.write(job)
+
+    async def refresh_device(self, app_id: str, old_token: str, new_token: str) -> Device:
+        def job(conn):  # type: ignore[no-untyped-def]
+            row = devices.refresh_device(conn, app_id, old_token, new_token, timeutil.now())
+            return device_model(conn, row)
+
+        return await self.engine.write(job)
+
+    async def unregister_device(self, app_id: str, token: str) -> None:
+        await self.engine.write(
+            lambda conn: devices.unregister_device(conn, app_id, token, timeutil.now())
+        )
+
+    async def device_detail(self, app_id: str, token: str) -> DeviceDetail:
+        return await self.engine.read(lambda conn: queries.device_detail(conn, app_id, token))
+
+    async def identify(
+        self,
+        app_id: str,
+        customer_id: str,
+        anonymous_id: str | None,
+        email: str | None,
+        attributes: dict[str, object] | None,
+    ) -> None:
+        await self.engine.write(
+            lambda conn: identity.identify(
+                conn, app_id, customer_id, anonymous_id, email, attributes, timeutil.now()
+            )
+        )
+
+    async def merge_profiles(self, app_id: str, primary: str, secondary: str) -> Profile:
+        def job(conn):  # type: ignore[no-untyped-def]
+            identity.merge_profiles(conn, app_id, primary, secondary, timeutil.now())
+            return queries.profile(conn, app_id, primary, self._conversion_events)
+
+        return await self.engine.write(job)
+
+    async def profile(self, app_id: str, customer_id: str) -> Profile:
+        return await self.engine.read(
+            lambda conn: queries.profile(conn, app_id, customer_id, self._conversion_events)
+        )
+
+    async def ingest_metrics(self, app_id: str, metrics: list[NewMetric]) -> tuple[int, int]:
+        return await self.engine.write(
+            lambda conn: ingest.ingest_metrics(conn, app_id, metrics, timeutil.now())
+        )
+
+    async def ingest_events(self, app_id: str, events: list[NewEvent]) -> tuple[int, int]:
+        return await self.engine.write(
+            lambda conn: ingest.ingest_events(conn, app_id, events, timeutil.now())
+        )

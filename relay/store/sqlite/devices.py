@@ -1,0 +1,146 @@
+"""Device writes: register/update, refresh, unregister."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from msgspec import UNSET
+
+from relay.errors import NotFound, ValidationFailed
+from relay.models.devices import DevicePut
+from relay.store.sqlite.attribution import (
+    FACT_TABLES,
+    attach_device_history,
+    claim_waiting_facts,
+    ensure_profile,
+    linked_customer,
+)
+from relay.store.sqlite.records import fetch_device
+
+# DevicePut fields stored as they come (omitted = keep the stored value).
+_PLAIN_FIELDS = (
+    "platform",
+    "anonymous_id",
+    "environment",
+    "app_version",
+    "os_version",
+    "device_model",
+    "locale",
+    "timezone",
+)
+
+
+def put_device(
+    conn: sqlite3.Connection, app_id: str, token: str, body: DevicePut, now: float
+) -> tuple[bool, sqlite3.Row]:
+    """Register or update ``token``; returns (created, device row)."""
+    existing = fetch_device(conn, app_id, token)
+    values = {name: getattr(body, name) for name in _PLAIN_FIELDS}
+    values = {name: value for name, value in values.items() if value is not UNSET}
+    if body.push_enabled is not UNSET:
+        values["push_enabled"] = int(body.push_enabled)
+    if body.attributes is not UNSET:
+        stored = json.loads(existing["attributes"]) if existing else {}
+        values["attributes"] = json.dumps({**stored, **body.attributes})
+
+    customer_id = existing["customer_id"] if existing else None
+    logged_out = bool(existing["logged_out"]) if existing else False
+    if body.customer_id is not UNSET:
+        customer_id = body.customer_id
+        # customer_id: null logs the device out; on a brand-new device it just means anonymous.
+        logged_out = body.customer_id is None and existing is not None
+    if customer_id is None and not logged_out:
+        anonymous_id = values.get("anonymous_id", existing["anonymous_id"] if existing else None)
+        customer_id = linked_customer(conn, app_id, anonymous_id)
+    values |= {
+        "customer_id": customer_id,
+        "logged_out": int(logged_out),
+        "status": "active",
+        "invalid_reason": None,
+        "replaced_by": None,
+        "last_seen": now,
+        "token_updated_at": now,
+    }
+
+    if existing is None:
+        values |= {"app_id": app_id, "token": token, "first_seen": now}
+        columns = ", ".join(values)
+        placeholders = ", ".join("?" for _ in values)
+        conn.execute(
+            f"INSERT INTO devices ({columns}) VALUES ({placeholders})", tuple(values.values())
+        )
+    else:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        conn.execute(
+            f"UPDATE devices SET {assignments} WHERE id = ?", (*values.values(), existing["id"])
+        )
+    device = fetch_device(conn, app_id, token)
+    assert device is not None
+    _settle(conn, device, now)
+    return existing is None, device
+
+
+def refresh_device(
+    conn: sqlite3.Connection, app_id: str, old_token: str, new_token: str, now: float
+) -> sqlite3.Row:
+    """Move the device (profile and history) to ``new_token``; the old token is ``replaced``."""
+    old = fetch_device(conn, app_id, old_token)
+    if old is None:
+        raise NotFound(f"device {old_token!r} is not registered")
+    if new_token == old_token:
+        raise ValidationFailed.at("new_token", "must differ from the current token")
+    identity = {
+        "customer_id": old["customer_id"],
+        "anonymous_id": old["anonymous_id"],
+        "logged_out": old["logged_out"],
+        "status": "active",
+        "invalid_reason": None,
+        "replaced_by": None,
+        "last_seen": now,
+        "token_updated_at": now,
+    }
+    if fetch_device(conn, app_id, new_token) is None:
+        copied = (
+            "platform, push_enabled, environment, app_version, os_version, device_model,"
+            " locale, timezone, attributes, first_seen"
+        )
+        conn.execute(
+            f"INSERT INTO devices (app_id, token, {copied}, {', '.join(identity)})"
+            f" SELECT app_id, ?, {copied}, {', '.join('?' for _ in identity)}"
+            " FROM devices WHERE id = ?",
+            (new_token, *identity.values(), old["id"]),
+        )
+    else:
+        assignments = ", ".join(f"{name} = ?" for name in identity)
+        conn.execute(
+            f"UPDATE devices SET {assignments} WHERE app_id = ? AND token = ?",
+            (*identity.values(), app_id, new_token),
+        )
+    new = fetch_device(conn, app_id, new_token)
+    assert new is not None
+    for table in FACT_TABLES:
+        conn.execute(f"UPDATE {table} SET device_id = ? WHERE device_id = ?", (new["id"], old["id"]))
+    conn.execute(
+        "UPDATE devices SET status = 'replaced', replaced_by = ?, last_seen = ? WHERE id = ?",
+        (new_token, now, old["id"]),
+    )
+    _settle(conn, new, now)
+    return new
+
+
+def unregister_device(conn: sqlite3.Connection, app_id: str, token: str, now: float) -> None:
+    cursor = conn.execute(
+        "UPDATE devices SET status = 'unregistered', last_seen = ? WHERE app_id = ? AND token = ?",
+        (now, app_id, token),
+    )
+    if cursor.rowcount == 0:
+        raise NotFound(f"device {token!r} is not registered")
+
+
+def _settle(conn: sqlite3.Connection, device: sqlite3.Row, now: float) -> None:
+    """After a device write: its profile exists, waiting facts join, unattached history attaches."""
+    claim_waiting_facts(conn, device)
+    if device["customer_id"] is not None:
+        ensure_profile(conn, device["app_id"], device["customer_id"], now)
+        attach_device_history(conn, device["app_id"], device["id"], device["customer_id"])

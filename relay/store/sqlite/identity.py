@@ -1,0 +1,98 @@
+"""Identity writes: identify (stitching anonymous activity) and profile merge."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from relay.errors import NotFound
+from relay.store.sqlite.attribution import (
+    FACT_TABLES,
+    attach_anonymous_history,
+    attach_device_history,
+    ensure_profile,
+)
+
+
+def identify(
+    conn: sqlite3.Connection,
+    app_id: str,
+    customer_id: str,
+    anonymous_id: str | None,
+    email: str | None,
+    attributes: dict[str, object] | None,
+    now: float,
+) -> None:
+    """Create/update the profile; link ``anonymous_id`` and everything under it to the customer.
+
+    Every device under the anonymous id follows, including logged-out ones (this identify came
+    after their logout), and so do the facts of the id and of those devices that have no
+    profile yet. The link also catches devices that register later (see devices.put_device).
+    """
+    ensure_profile(conn, app_id, customer_id, now)
+    if email is not None or attributes:
+        row = conn.execute(
+            "SELECT attributes FROM profiles WHERE app_id = ? AND customer_id = ?",
+            (app_id, customer_id),
+        ).fetchone()
+        merged = {**json.loads(row[0]), **(attributes or {})}
+        conn.execute(
+            "UPDATE profiles SET email = coalesce(?, email), attributes = ?, updated_at = ?"
+            " WHERE app_id = ? AND customer_id = ?",
+            (email, json.dumps(merged), now, app_id, customer_id),
+        )
+    if anonymous_id is None:
+        return
+    conn.execute(
+        "INSERT INTO anonymous_ids (app_id, anonymous_id, customer_id, identified_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (app_id, anonymous_id)"
+        " DO UPDATE SET customer_id = excluded.customer_id, identified_at = excluded.identified_at",
+        (app_id, anonymous_id, customer_id, now),
+    )
+    device_ids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM devices WHERE app_id = ? AND anonymous_id = ?", (app_id, anonymous_id)
+        )
+    ]
+    conn.execute(
+        "UPDATE devices SET customer_id = ?, logged_out = 0 WHERE app_id = ? AND anonymous_id = ?",
+        (customer_id, app_id, anonymous_id),
+    )
+    attach_anonymous_history(conn, app_id, anonymous_id, customer_id)
+    for device_id in device_ids:
+        attach_device_history(conn, app_id, device_id, customer_id)
+
+
+def merge_profiles(
+    conn: sqlite3.Connection, app_id: str, primary: str, secondary: str, now: float
+) -> None:
+    """Everything of ``secondary`` moves to ``primary``; ``secondary`` stops existing."""
+    rows = {
+        row["customer_id"]: row
+        for row in conn.execute(
+            "SELECT customer_id, email, attributes FROM profiles"
+            " WHERE app_id = ? AND customer_id IN (?, ?)",
+            (app_id, primary, secondary),
+        )
+    }
+    for customer_id in (primary, secondary):
+        if customer_id not in rows:
+            raise NotFound(f"profile {customer_id!r} does not exist")
+    for table in ("devices", "anonymous_ids", *FACT_TABLES):
+        conn.execute(
+            f"UPDATE {table} SET customer_id = ? WHERE app_id = ? AND customer_id = ?",
+            (primary, app_id, secondary),
+        )
+    attributes = {
+        **json.loads(rows[secondary]["attributes"]),
+        **json.loads(rows[primary]["attributes"]),
+    }
+    conn.execute(
+        "UPDATE profiles SET email = coalesce(email, ?), attributes = ?, updated_at = ?"
+        " WHERE app_id = ? AND customer_id = ?",
+        (rows[secondary]["email"], json.dumps(attributes), now, app_id, primary),
+    )
+    conn.execute(
+        "DELETE FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, secondary)
+    )

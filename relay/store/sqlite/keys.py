@@ -1,0 +1,43 @@
+"""API keys: only hashes are stored."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from relay.errors import NotFound
+from relay.keys import KeyRecord
+
+
+def insert_key(conn: sqlite3.Connection, key: KeyRecord, secret_hash: str) -> None:
+    conn.execute(
+        "INSERT INTO api_keys (id, app_id, role, name, secret_hash, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (key.id, key.app_id, key.role, key.name, secret_hash, key.created_at),
+    )
+
+
+def revoke_key(conn: sqlite3.Connection, key_id: str, now: float) -> None:
+    cursor = conn.execute(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", (now, key_id)
+    )
+    if cursor.rowcount == 0:
+        raise NotFound(f"no key with id {key_id!r}")
+
+
+def list_keys(conn: sqlite3.Connection) -> list[KeyRecord]:
+    return [
+        KeyRecord(*row)
+        for row in conn.execute(
+            "SELECT id, app_id, role, name, created_at, revoked_at FROM api_keys"
+            " ORDER BY created_at, id"
+        )
+    ]
+
+
+def find_active_key(conn: sqlite3.Connection, secret_hash: str) -> tuple[KeyRecord, str] | None:
+    row = conn.execute(
+        "SELECT id, app_id, role, name, created_at, revoked_at, secret_hash FROM api_keys"
+        " WHERE secret_hash = ? AND revoked_at IS NULL",
+        (secret_hash,),
+    ).fetchone()
+    return (KeyRecord(*row[:6]), row[6]) if row else None

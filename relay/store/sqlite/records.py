@@ -1,0 +1,114 @@
+"""Rows as the SQL modules pass them around, and their conversion to wire structs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from relay.models.common import Counts
+from relay.models.devices import Device, MetricView
+from relay.timeutil import format_timestamp
+
+DEVICE_COLUMNS = (
+    "id, app_id, token, platform, status, customer_id, anonymous_id, logged_out, push_enabled,"
+    " environment, app_version, os_version, device_model, locale, timezone, attributes,"
+    " first_seen, last_seen, token_updated_at, invalid_reason, replaced_by"
+)
+METRIC_COLUMNS = (
+    "client_id, metric, token, delivery_id, customer_id, occurred_at, received_at,"
+    " action, deep_link, reason, source"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMetric:
+    """A validated metric, ready to store."""
+
+    client_id: str
+    metric: str
+    token: str
+    delivery_id: str | None
+    occurred_at: float
+    action: str | None = None
+    deep_link: str | None = None
+    reason: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A validated conversion event, name already aliased."""
+
+    client_id: str
+    name: str
+    original_name: str
+    customer_id: str | None
+    anonymous_id: str | None
+    token: str | None
+    occurred_at: float
+    properties: str
+
+
+def fetch_device(conn: sqlite3.Connection, app_id: str, token: str) -> sqlite3.Row | None:
+    return conn.execute(
+        f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND token = ?", (app_id, token)
+    ).fetchone()
+
+
+def counts_from(rows: list[sqlite3.Row]) -> Counts:
+    counts = Counts()
+    for metric, count in rows:
+        if hasattr(counts, metric):
+            setattr(counts, metric, count)
+    return counts
+
+
+def device_counts(conn: sqlite3.Connection, device_id: int) -> Counts:
+    return counts_from(
+        conn.execute(
+            "SELECT metric, count(*) FROM metrics WHERE device_id = ? GROUP BY metric",
+            (device_id,),
+        ).fetchall()
+    )
+
+
+def device_model(conn: sqlite3.Connection, row: sqlite3.Row) -> Device:
+    return Device(
+        token=row["token"],
+        app_id=row["app_id"],
+        platform=row["platform"],
+        status=row["status"],
+        customer_id=row["customer_id"],
+        anonymous_id=row["anonymous_id"],
+        push_enabled=bool(row["push_enabled"]),
+        environment=row["environment"],
+        app_version=row["app_version"],
+        os_version=row["os_version"],
+        device_model=row["device_model"],
+        locale=row["locale"],
+        timezone=row["timezone"],
+        attributes=json.loads(row["attributes"]),
+        first_seen=format_timestamp(row["first_seen"]) or "",
+        last_seen=format_timestamp(row["last_seen"]) or "",
+        token_updated_at=format_timestamp(row["token_updated_at"]) or "",
+        invalid_reason=row["invalid_reason"],
+        replaced_by=row["replaced_by"],
+        counts=device_counts(conn, row["id"]),
+    )
+
+
+def metric_view(row: sqlite3.Row) -> MetricView:
+    return MetricView(
+        id=row["client_id"],
+        metric=row["metric"],
+        token=row["token"],
+        delivery_id=row["delivery_id"],
+        customer_id=row["customer_id"],
+        timestamp=format_timestamp(row["occurred_at"]) or "",
+        received_at=format_timestamp(row["received_at"]) or "",
+        action=row["action"],
+        deep_link=row["deep_link"],
+        reason=row["reason"],
+        source=row["source"],
+    )
