@@ -10,12 +10,8 @@ def configure_logging(level: str = "INFO") -> None:
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "formatters": {
-                "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-            },
-            "handlers": {
-                "stderr": {"class": "logging.StreamHandler", "formatter": "plain"}
-            },
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
             "root": {"handlers": ["stderr"], "level": level},
             "loggers": {"aiohttp.access": {"level": "WARNING"}},
         }

@@ -47,7 +47,11 @@ class Metrics:
         self.commit_jobs.observe(jobs)
 
     def count_ingest(self, kind: str, accepted: int, duplicates: int, rejected: int) -> None:
-        for outcome, n in (("accepted", accepted), ("duplicate", duplicates), ("rejected", rejected)):
+        for outcome, n in (
+            ("accepted", accepted),
+            ("duplicate", duplicates),
+            ("rejected", rejected),
+        ):
             if n:
                 self.ingested.labels(kind, outcome).inc(n)
 

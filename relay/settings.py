@@ -211,7 +211,9 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         item_type = typing.get_args(hint)[0]
         if not isinstance(value, list):
             raise ConfigError(f"{source}: {key} must be an array")
-        return tuple(_coerce(item_type, item, source, f"{key}[{i}]") for i, item in enumerate(value))
+        return tuple(
+            _coerce(item_type, item, source, f"{key}[{i}]") for i, item in enumerate(value)
+        )
     if origin in (Mapping, dict) or hint is Mapping:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{source}: {key} must be a table of strings")

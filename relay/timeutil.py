@@ -1,4 +1,4 @@
-"""Timestamps: stored as unix seconds (float), read as RFC 3339 or unix seconds, written as RFC 3339 UTC."""
+"""Timestamps: unix seconds (float) inside; RFC 3339 or unix seconds in, RFC 3339 UTC out."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def now() -> float:
 
 
 def parse_timestamp(value: str | float) -> float:
-    """Unix seconds from an RFC 3339 string or a number; raises ValueError with a readable reason."""
+    """Unix seconds from an RFC 3339 string or a number; ValueError says what is wrong."""
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)

@@ -28,9 +28,7 @@ def path_token(request: web.Request) -> str:
     try:
         return msgspec.convert(request.match_info["token"], Token)
     except msgspec.ValidationError:
-        raise ValidationFailed.at(
-            "token", "must be 1-4096 characters of [A-Za-z0-9._:-]"
-        ) from None
+        raise ValidationFailed.at("token", "must be 1-4096 characters of [A-Za-z0-9._:-]") from None
 
 
 async def put_device(request: web.Request) -> web.Response:

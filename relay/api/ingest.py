@@ -59,7 +59,9 @@ def event_record(item: EventIn, received_at: float, settings: Settings) -> NewEv
     check_id(errors, "anonymous_id", item.anonymous_id)
     check_map(errors, "properties", item.properties)
     if item.customer_id is None and item.anonymous_id is None and item.token is None:
-        errors.append(FieldError("customer_id", "one of customer_id, anonymous_id or token is required"))
+        errors.append(
+            FieldError("customer_id", "one of customer_id, anonymous_id or token is required")
+        )
     moment = occurred_at(errors, "timestamp", item.timestamp, received_at)
     if errors:
         raise ValidationFailed("invalid event", errors)

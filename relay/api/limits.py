@@ -46,7 +46,9 @@ def check_map(errors: list[FieldError], path: str, value: dict[str, Any] | None)
     for key_path, text in _strings(value, path):
         if len(text.encode("utf-8")) > MAX_STRING_VALUE_BYTES:
             errors.append(
-                FieldError(key_path, f"string values must be at most {MAX_STRING_VALUE_BYTES} bytes")
+                FieldError(
+                    key_path, f"string values must be at most {MAX_STRING_VALUE_BYTES} bytes"
+                )
             )
             return
 

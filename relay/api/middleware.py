@@ -50,7 +50,9 @@ async def errors_middleware(request: web.Request, handler):  # type: ignore[no-u
         if exc.status < 400:
             raise
         # aiohttp's own answers (unknown route, wrong method, body too large) in our shape
-        response = problem_response(exc.status, exc.reason, f"{request.method} {request.path}: {exc.reason}")
+        response = problem_response(
+            exc.status, exc.reason, f"{request.method} {request.path}: {exc.reason}"
+        )
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response

@@ -35,4 +35,4 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 OPENAPI = web.AppKey("openapi", bytes)
-CALLER = "relay.caller"
+CALLER = web.RequestKey("caller", Caller)

@@ -27,7 +27,8 @@ def create(settings: Settings, app_id: str, role: str, name: str, value: str | N
         fail(f"--value {problem}", status=2)
     secret = value or key_rules.generate_secret()
     record = run_with_store(
-        settings, lambda store: store.create_key(app_id, role, name, secret)  # type: ignore[arg-type]
+        settings,
+        lambda store: store.create_key(app_id, role, name, secret),  # type: ignore[arg-type]
     )
     click.echo(f"created {record.role} key {record.id} for app {record.app_id}", err=False)
     click.echo(secret)

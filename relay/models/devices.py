@@ -24,7 +24,7 @@ class DevicePut(Struct, forbid_unknown_fields=True, kw_only=True):
 
     platform: Platform
     anonymous_id: Id | UnsetType = UNSET
-    customer_id: Id | None | UnsetType = UNSET
+    customer_id: Id | UnsetType | None = UNSET
     push_enabled: bool | UnsetType = UNSET
     environment: Environment | UnsetType = UNSET
     app_version: ShortText | UnsetType = UNSET

@@ -41,7 +41,9 @@ class SqliteStore:
 
     async def create_key(self, app_id: str, role: Role, name: str, secret: str) -> KeyRecord:
         record = KeyRecord(new_key_id(), app_id, role, name, timeutil.now())
-        await self.engine.write(functools.partial(keys.insert_key, key=record, secret_hash=hash_secret(secret)))
+        await self.engine.write(
+            functools.partial(keys.insert_key, key=record, secret_hash=hash_secret(secret))
+        )
         return record
 
     async def list_keys(self) -> list[KeyRecord]:

@@ -120,7 +120,9 @@ def refresh_device(
     new = fetch_device(conn, app_id, new_token)
     assert new is not None
     for table in FACT_TABLES:
-        conn.execute(f"UPDATE {table} SET device_id = ? WHERE device_id = ?", (new["id"], old["id"]))
+        conn.execute(
+            f"UPDATE {table} SET device_id = ? WHERE device_id = ?", (new["id"], old["id"])
+        )
     conn.execute(
         "UPDATE devices SET status = 'replaced', replaced_by = ?, last_seen = ? WHERE id = ?",
         (new_token, now, old["id"]),

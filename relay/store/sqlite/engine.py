@@ -49,7 +49,7 @@ def configure(conn: sqlite3.Connection, synchronous: str) -> None:
 
 async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(sqlite3_connection, *args)`` in the aiosqlite connection's own thread."""
-    return await conn._execute(fn, conn._conn, *args)  # noqa: SLF001 - see module docstring
+    return await conn._execute(fn, conn._conn, *args)
 
 
 def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:

@@ -93,6 +93,4 @@ def merge_profiles(
         " WHERE app_id = ? AND customer_id = ?",
         (rows[secondary]["email"], json.dumps(attributes), now, app_id, primary),
     )
-    conn.execute(
-        "DELETE FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, secondary)
-    )
+    conn.execute("DELETE FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, secondary))

@@ -93,7 +93,9 @@ def ingest_metrics(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    _touch_devices(conn, {o.device_id for o in owners.values() if o.device_id is not None}, received_at)
+    _touch_devices(
+        conn, {o.device_id for o in owners.values() if o.device_id is not None}, received_at
+    )
     return result
 
 
