@@ -47,6 +47,9 @@ async def get_profile(request: web.Request) -> web.Response:
     """A profile with its devices, anonymous ids and attributed metric counts."""
     who = caller(request)
     customer_id = request.match_info["customer_id"]
+    errors: list[FieldError] = []
+    check_id(errors, "customer_id", customer_id)
+    raise_if_any(errors)
     return json_response(await request.app[STORE].profile(who.app_id, customer_id))
 
 

@@ -8,6 +8,7 @@ import sqlite3
 from msgspec import UNSET
 
 from relay.errors import NotFound, ValidationFailed
+from relay.forward import ops
 from relay.models.devices import DevicePut
 from relay.store.sqlite.attribution import (
     FACT_TABLES,
@@ -16,6 +17,7 @@ from relay.store.sqlite.attribution import (
     ensure_profile,
     linked_customer,
 )
+from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import fetch_device
 
 # DevicePut fields stored as they come (omitted = keep the stored value).
@@ -78,6 +80,7 @@ def put_device(
     device = fetch_device(conn, app_id, token)
     assert device is not None
     _settle(conn, device, now)
+    enqueue(conn, app_id, device_changes(existing, device), now)
     return existing is None, device
 
 
@@ -90,6 +93,7 @@ def refresh_device(
         raise NotFound(f"device {old_token!r} is not registered")
     if new_token == old_token:
         raise ValidationFailed.at("new_token", "must differ from the current token")
+    before = fetch_device(conn, app_id, new_token)
     identity = {
         "customer_id": old["customer_id"],
         "anonymous_id": old["anonymous_id"],
@@ -100,7 +104,7 @@ def refresh_device(
         "last_seen": now,
         "token_updated_at": now,
     }
-    if fetch_device(conn, app_id, new_token) is None:
+    if before is None:
         copied = (
             "platform, push_enabled, environment, app_version, os_version, device_model,"
             " locale, timezone, attributes, first_seen"
@@ -128,16 +132,39 @@ def refresh_device(
         (new_token, now, old["id"]),
     )
     _settle(conn, new, now)
+    changes = device_changes(old, None) + device_changes(before, new)
+    enqueue(conn, app_id, changes, now)
     return new
 
 
 def unregister_device(conn: sqlite3.Connection, app_id: str, token: str, now: float) -> None:
-    cursor = conn.execute(
-        "UPDATE devices SET status = 'unregistered', last_seen = ? WHERE app_id = ? AND token = ?",
-        (now, app_id, token),
-    )
-    if cursor.rowcount == 0:
+    before = fetch_device(conn, app_id, token)
+    if before is None:
         raise NotFound(f"device {token!r} is not registered")
+    conn.execute("UPDATE devices SET status = 'unregistered' WHERE id = ?", (before["id"],))
+    if before["status"] != "unregistered":
+        enqueue(conn, app_id, device_changes(before, None), now)
+
+
+def device_changes(before: sqlite3.Row | None, after: sqlite3.Row | None) -> list[ops.Op]:
+    """What Customer.io must hear when a token moves from ``before`` to ``after``.
+
+    ``after`` None means the token left its person (unregistered, replaced). A device leaves
+    its old person before it joins a new one; only live devices with a person are added.
+    """
+    old = before["customer_id"] if _known_to_customerio(before) else None
+    new = after["customer_id"] if _known_to_customerio(after) else None
+    changes = []
+    if old is not None and old != new:
+        changes.append(ops.delete_device(old, before["token"]))  # type: ignore[index]
+    if new is not None:
+        changes.append(ops.add_device(new, after, json.loads(after["attributes"])))  # type: ignore[arg-type,index]
+    return changes
+
+
+def _known_to_customerio(device: sqlite3.Row | None) -> bool:
+    # Stale is relay's own judgement (no sends from relay); Customer.io still has the device.
+    return device is not None and device["status"] in ("active", "stale")
 
 
 def _settle(conn: sqlite3.Connection, device: sqlite3.Row, now: float) -> None:

@@ -6,12 +6,16 @@ import json
 import sqlite3
 
 from relay.errors import NotFound
+from relay.forward import ops
 from relay.store.sqlite.attribution import (
     FACT_TABLES,
     attach_anonymous_history,
     attach_device_history,
     ensure_profile,
 )
+from relay.store.sqlite.devices import device_changes
+from relay.store.sqlite.outbox import enqueue
+from relay.store.sqlite.records import DEVICE_COLUMNS
 
 
 def identify(
@@ -30,6 +34,7 @@ def identify(
     profile yet. The link also catches devices that register later (see devices.put_device).
     """
     ensure_profile(conn, app_id, customer_id, now)
+    changes = [ops.identify(customer_id, anonymous_id, email, attributes, now)]
     if email is not None or attributes:
         row = conn.execute(
             "SELECT attributes FROM profiles WHERE app_id = ? AND customer_id = ?",
@@ -42,6 +47,7 @@ def identify(
             (email, json.dumps(merged), now, app_id, customer_id),
         )
     if anonymous_id is None:
+        enqueue(conn, app_id, changes, now)
         return
     conn.execute(
         "INSERT INTO anonymous_ids (app_id, anonymous_id, customer_id, identified_at)"
@@ -49,19 +55,18 @@ def identify(
         " DO UPDATE SET customer_id = excluded.customer_id, identified_at = excluded.identified_at",
         (app_id, anonymous_id, customer_id, now),
     )
-    device_ids = [
-        row[0]
-        for row in conn.execute(
-            "SELECT id FROM devices WHERE app_id = ? AND anonymous_id = ?", (app_id, anonymous_id)
-        )
-    ]
+    select = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND anonymous_id = ?"
+    before = conn.execute(select, (app_id, anonymous_id)).fetchall()
     conn.execute(
         "UPDATE devices SET customer_id = ?, logged_out = 0 WHERE app_id = ? AND anonymous_id = ?",
         (customer_id, app_id, anonymous_id),
     )
+    after = {row["id"]: row for row in conn.execute(select, (app_id, anonymous_id))}
     attach_anonymous_history(conn, app_id, anonymous_id, customer_id)
-    for device_id in device_ids:
-        attach_device_history(conn, app_id, device_id, customer_id)
+    for device in before:
+        attach_device_history(conn, app_id, device["id"], customer_id)
+        changes += device_changes(device, after[device["id"]])
+    enqueue(conn, app_id, changes, now)
 
 
 def merge_profiles(
@@ -94,3 +99,4 @@ def merge_profiles(
         (rows[secondary]["email"], json.dumps(attributes), now, app_id, primary),
     )
     conn.execute("DELETE FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, secondary))
+    enqueue(conn, app_id, [ops.merge(primary, secondary)], now)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
+from relay.forward import ops
 from relay.store.sqlite.attribution import ensure_profile, linked_customer
+from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import NewEvent, NewMetric
 
 # Replacement chains are short (one per token refresh); the bound only guards against a cycle.
@@ -40,14 +43,19 @@ def resolve_device(conn: sqlite3.Connection, app_id: str, token: str) -> Owner:
     return _NOBODY
 
 
-def _insert_counting(
-    conn: sqlite3.Connection, sql: str, rows: list[tuple[object, ...]]
-) -> tuple[int, int]:
-    """INSERT OR IGNORE ``rows``; returns (accepted, duplicates). The first stored copy wins."""
-    before = conn.total_changes
+def _insert_new(
+    conn: sqlite3.Connection, table: str, sql: str, rows: list[tuple[object, ...]]
+) -> tuple[int, int, int]:
+    """INSERT OR IGNORE ``rows``: (accepted, duplicates, seq before). The first copy wins.
+
+    Rows this call inserted are exactly those with ``seq`` above the returned one: relay has
+    a single writer, and this runs inside its transaction.
+    """
+    before = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()[0]
+    changes = conn.total_changes
     conn.executemany(sql, rows)
-    accepted = conn.total_changes - before
-    return accepted, len(rows) - accepted
+    accepted = conn.total_changes - changes
+    return accepted, len(rows) - accepted, before
 
 
 def _touch_devices(conn: sqlite3.Connection, device_ids: set[int], now: float) -> None:
@@ -86,8 +94,9 @@ def ingest_metrics(
                 m.source,
             )
         )
-    result = _insert_counting(
+    accepted, duplicates, before = _insert_new(
         conn,
+        "metrics",
         "INSERT OR IGNORE INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
         " anonymous_id, delivery_id, occurred_at, received_at, action, deep_link, reason, source)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -96,7 +105,47 @@ def ingest_metrics(
     _touch_devices(
         conn, {o.device_id for o in owners.values() if o.device_id is not None}, received_at
     )
-    return result
+    enqueue(conn, app_id, _metric_ops(conn, before), received_at)
+    return accepted, duplicates
+
+
+def _first_forward(conn: sqlite3.Connection, delivery_id: str, token: str, metric: str) -> bool:
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO forwarded_delivery_metrics (delivery_id, token, metric)"
+        " VALUES (?, ?, ?)",
+        (delivery_id, token, metric),
+    )
+    return cursor.rowcount == 1
+
+
+_PERSON_EVENT_OF_METRIC = {
+    "tapped": ops.ACTION_TAPPED_EVENT,
+    "deep_link_failed": ops.DEEP_LINK_FAILED_EVENT,
+}
+
+
+def _metric_ops(conn: sqlite3.Connection, since_seq: int) -> list[ops.Op]:
+    """Customer.io's view of the metrics just stored (only those naming a delivery)."""
+    found: list[ops.Op] = []
+    for m in conn.execute(
+        "SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action,"
+        " deep_link, reason FROM metrics WHERE seq > ? AND delivery_id IS NOT NULL",
+        (since_seq,),
+    ):
+        delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
+        metric = ops.DELIVERY_METRIC.get(m["metric"])
+        if metric and _first_forward(conn, delivery_id, token, metric):
+            found.append(ops.delivery_metric(delivery_id, token, metric, moment))
+        event_name = _PERSON_EVENT_OF_METRIC.get(m["metric"])
+        if event_name:
+            details = {"delivery_id": delivery_id, "token": token}
+            details |= {k: m[k] for k in ("action", "deep_link", "reason") if m[k] is not None}
+            person_event = ops.event(
+                event_name, moment, details, m["customer_id"], m["anonymous_id"]
+            )
+            if person_event is not None:
+                found.append(person_event)
+    return found
 
 
 def ingest_events(
@@ -126,10 +175,27 @@ def ingest_events(
                 e.properties,
             )
         )
-    return _insert_counting(
+    accepted, duplicates, before = _insert_new(
         conn,
+        "events",
         "INSERT OR IGNORE INTO events (app_id, client_id, name, original_name, token, device_id,"
         " customer_id, anonymous_id, occurred_at, received_at, properties)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    new_events = conn.execute(
+        "SELECT name, occurred_at, properties, customer_id, anonymous_id FROM events WHERE seq > ?",
+        (before,),
+    )
+    event_ops = (
+        ops.event(
+            e["name"],
+            e["occurred_at"],
+            json.loads(e["properties"]),
+            e["customer_id"],
+            e["anonymous_id"],
+        )
+        for e in new_events
+    )
+    enqueue(conn, app_id, [op for op in event_ops if op is not None], received_at)
+    return accepted, duplicates

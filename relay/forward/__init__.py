@@ -1,0 +1,1 @@
+"""Forwarding to Customer.io: what to send (ops), when (policy), how (client), the worker."""

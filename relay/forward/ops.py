@@ -1,0 +1,168 @@
+"""The mapping from relay's facts to Customer.io Track operations, and their ordering lanes.
+
+Pure functions: each returns `Op`s that the store writes to the outbox in the same
+transaction as the fact. Shapes follow Customer.io's Track API v2 (``/api/v2/batch``); only
+anonymous events use v1 (``POST /api/v1/events``), since v2 needs a person identifier.
+
+Lanes keep order where Customer.io needs it: a person's identify before their devices and
+events (``person:`` lane), a device's add before its delete and its metrics (``token:``
+lane), and anonymous events before the identify that merges them (``anonymous:`` lane).
+Customer.io is one workspace for every relay app, so lanes are not scoped by app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ulid import ULID
+
+BATCH = "batch"
+V1_ANONYMOUS_EVENT = "POST /api/v1/events"
+
+DEEP_LINK_FAILED_EVENT = "Deep Link Failed"
+ACTION_TAPPED_EVENT = "Push Action Tapped"
+# relay metric → Customer.io delivery metric (tapped counts as the delivery's open)
+DELIVERY_METRIC = {"delivered": "delivered", "opened": "opened", "tapped": "opened"}
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    lane: str
+    payload: dict[str, Any]
+    endpoint: str = BATCH
+    wait_lane: str | None = None
+
+
+def person_lane(customer_id: str) -> str:
+    return f"person:{customer_id}"
+
+
+def token_lane(token: str) -> str:
+    return f"token:{token}"
+
+
+def anonymous_lane(anonymous_id: str) -> str:
+    return f"anonymous:{anonymous_id}"
+
+
+def _person(customer_id: str) -> dict[str, Any]:
+    return {"type": "person", "identifiers": {"id": customer_id}}
+
+
+def identify(
+    customer_id: str,
+    anonymous_id: str | None,
+    email: str | None,
+    attributes: Mapping[str, Any] | None,
+    timestamp: float,
+) -> Op:
+    values: dict[str, Any] = dict(attributes or {})
+    if email is not None:
+        values["email"] = email
+    if anonymous_id is not None:
+        # Customer.io merges the anonymous activity of this id into the person.
+        values["anonymous_id"] = anonymous_id
+    payload = {**_person(customer_id), "action": "identify", "timestamp": int(timestamp)}
+    if values:
+        payload["attributes"] = values
+    return Op(
+        person_lane(customer_id),
+        payload,
+        wait_lane=anonymous_lane(anonymous_id) if anonymous_id else None,
+    )
+
+
+def device_attributes(device: Mapping[str, Any], custom: Mapping[str, Any]) -> dict[str, str]:
+    """Customer.io device attributes are strings, ``push_enabled`` included."""
+    values = {key: _as_string(value) for key, value in custom.items()}
+    values["push_enabled"] = "true" if device["push_enabled"] else "false"
+    for ours, theirs in (
+        ("app_version", "app_version"),
+        ("os_version", "device_os"),
+        ("device_model", "device_model"),
+        ("locale", "device_locale"),
+    ):
+        if device[ours] is not None:
+            values[theirs] = str(device[ours])
+    return values
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def add_device(customer_id: str, device: Mapping[str, Any], custom: Mapping[str, Any]) -> Op:
+    payload = {
+        **_person(customer_id),
+        "action": "add_device",
+        "device": {
+            "token": device["token"],
+            "platform": device["platform"],
+            "last_used": int(device["last_seen"]),
+            "attributes": device_attributes(device, custom),
+        },
+    }
+    return Op(token_lane(device["token"]), payload, wait_lane=person_lane(customer_id))
+
+
+def delete_device(customer_id: str, token: str) -> Op:
+    payload = {**_person(customer_id), "action": "delete_device", "device": {"token": token}}
+    return Op(token_lane(token), payload, wait_lane=person_lane(customer_id))
+
+
+def merge(primary: str, secondary: str) -> Op:
+    payload = {
+        "type": "person",
+        "action": "merge",
+        "primary": {"id": primary},
+        "secondary": {"id": secondary},
+    }
+    return Op(person_lane(primary), payload, wait_lane=person_lane(secondary))
+
+
+def event(
+    name: str,
+    timestamp: float,
+    attributes: Mapping[str, Any],
+    customer_id: str | None,
+    anonymous_id: str | None,
+    event_id: str | None = None,
+) -> Op | None:
+    """A person event, or an anonymous one (v1); None when nobody is known to own it."""
+    event_id = event_id or str(ULID())
+    if customer_id is not None:
+        payload = {
+            **_person(customer_id),
+            "action": "event",
+            "name": name,
+            "id": event_id,
+            "timestamp": int(timestamp),
+            "attributes": dict(attributes),
+        }
+        return Op(person_lane(customer_id), payload)
+    if anonymous_id is not None:
+        body = {
+            "name": name,
+            "anonymous_id": anonymous_id,
+            "id": event_id,
+            "timestamp": int(timestamp),
+            "data": dict(attributes),
+        }
+        return Op(anonymous_lane(anonymous_id), body, endpoint=V1_ANONYMOUS_EVENT)
+    return None
+
+
+def delivery_metric(delivery_id: str, token: str, metric: str, timestamp: float) -> Op:
+    payload = {
+        "type": "delivery",
+        "action": "event",
+        "identifiers": {"id": delivery_id},
+        "name": metric,
+        "timestamp": int(timestamp),
+        "attributes": {"device_token": token},
+    }
+    return Op(token_lane(token), payload)

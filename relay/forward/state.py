@@ -1,0 +1,50 @@
+"""Value objects shared by the outbox store and the forwarder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from msgspec import Struct
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    lane: str
+    wait_lane: str | None
+    endpoint: str
+    payload: str
+    attempts: int
+    next_attempt_at: float
+    first_attempt_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    seq: int
+    next_attempt_at: float
+    error: str
+
+
+@dataclass(slots=True)
+class Settlement:
+    """The outcome of sending some rows: what went, what waits, what is dead."""
+
+    attempted_at: float
+    delivered: list[int] = field(default_factory=list)
+    retry: list[Retry] = field(default_factory=list)
+    dead: list[tuple[int, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.delivered or self.retry or self.dead)
+
+
+class OutboxStatus(Struct, kw_only=True):
+    pending: int
+    dead: int
+    oldest_pending_age_s: float | None
+    last_error: str | None
+
+
+class ReplayResult(Struct):
+    replayed: int

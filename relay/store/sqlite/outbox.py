@@ -1,0 +1,82 @@
+"""The outbox: filled inside fact transactions; read, settled and replayed by the forwarder."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from relay.forward.ops import Op
+from relay.forward.state import OutboxRow, OutboxStatus, Settlement
+
+
+def enqueue(conn: sqlite3.Connection, app_id: str, ops: Iterable[Op], now: float) -> None:
+    conn.executemany(
+        "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (app_id, op.lane, op.wait_lane, op.endpoint, json.dumps(op.payload), now, now)
+            for op in ops
+        ],
+    )
+
+
+def pending_window(conn: sqlite3.Connection, limit: int) -> list[OutboxRow]:
+    """The oldest ``limit`` pending rows, in order: every row that could block a later one."""
+    return [
+        OutboxRow(*row)
+        for row in conn.execute(
+            "SELECT seq, lane, wait_lane, endpoint, payload, attempts, next_attempt_at,"
+            " first_attempt_at FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
+def settle(conn: sqlite3.Connection, settlement: Settlement) -> None:
+    """Record one send's outcome: delivered rows go, retried rows wait, dead rows stay dead."""
+    conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in settlement.delivered])
+    conn.executemany(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
+        " first_attempt_at = coalesce(first_attempt_at, ?) WHERE seq = ?",
+        [(r.next_attempt_at, r.error, settlement.attempted_at, r.seq) for r in settlement.retry],
+    )
+    conn.executemany(
+        "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?,"
+        " first_attempt_at = coalesce(first_attempt_at, ?) WHERE seq = ?",
+        [(error, settlement.attempted_at, seq) for seq, error in settlement.dead],
+    )
+
+
+def status(conn: sqlite3.Connection, app_id: str | None, now: float) -> OutboxStatus:
+    scope, args = ("app_id = ? AND ", (app_id,)) if app_id else ("", ())
+    counts = dict(
+        conn.execute(
+            f"SELECT status, count(*) FROM outbox WHERE {scope}1 = 1 GROUP BY status", args
+        ).fetchall()
+    )
+    oldest = conn.execute(
+        f"SELECT min(created_at) FROM outbox WHERE {scope}status = 'pending'", args
+    ).fetchone()[0]
+    last_error = conn.execute(
+        f"SELECT last_error FROM outbox WHERE {scope}last_error IS NOT NULL"
+        " ORDER BY coalesce(first_attempt_at, 0) DESC, seq DESC LIMIT 1",
+        args,
+    ).fetchone()
+    return OutboxStatus(
+        pending=counts.get("pending", 0),
+        dead=counts.get("dead", 0),
+        oldest_pending_age_s=round(now - oldest, 3) if oldest is not None else None,
+        last_error=last_error[0] if last_error else None,
+    )
+
+
+def replay(conn: sqlite3.Connection, app_id: str | None, now: float) -> int:
+    """Dead rows back to pending, as if new (a fresh give-up horizon)."""
+    scope, args = ("app_id = ? AND ", (app_id,)) if app_id else ("", ())
+    cursor = conn.execute(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+        f" first_attempt_at = NULL WHERE {scope}status = 'dead'",
+        (now, *args),
+    )
+    return cursor.rowcount
