@@ -1,16 +1,19 @@
 """The application factory: the one place where relay is built, started and stopped.
 
-Start-up runs the cleanup contexts in order (storage: open + migrate → readiness); shutdown
-runs them backwards after aiohttp has stopped accepting and finished in-flight requests, so the
-storage writer commits everything already acknowledged before the file is closed.
+Start-up runs the cleanup contexts in order (storage: open + migrate → forwarder →
+readiness); shutdown runs them backwards after aiohttp has stopped accepting and finished
+in-flight requests, so the forwarder settles its last request and the storage writer commits
+everything already acknowledged before the file is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator
 
+import aiohttp
 import msgspec
 from aiohttp import web
 
@@ -20,6 +23,8 @@ from relay.api.middleware import errors_middleware, metrics_middleware
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
 from relay.api.state import LIFECYCLE, METRICS, OPENAPI, SETTINGS, STORE, Lifecycle
+from relay.forward.client import TrackClient, track_base_url
+from relay.forward.worker import Forwarder
 from relay.observability import Metrics
 from relay.settings import Settings
 from relay.store import create_store
@@ -38,7 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STORE] = create_store(settings, on_commit=metrics.observe_commit)
     app[OPENAPI] = msgspec.json.encode(build_openapi(ROUTES))
     register(app, ROUTES)
-    app.cleanup_ctx.extend([storage_context, readiness_context])
+    app.cleanup_ctx.extend([storage_context, forwarding_context, readiness_context])
     app.on_shutdown.append(_mark_unready)
     return app
 
@@ -52,16 +57,37 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     log.info("storage closed")
 
 
+async def forwarding_context(app: web.Application) -> AsyncIterator[None]:
+    """The forwarder drains the outbox while the app runs; stops after its current request."""
+    settings = app[SETTINGS]
+    if not settings.customerio.has_track_credentials:
+        log.warning(
+            "no [customerio] site_id/api_key: relay records everything and forwards nothing;"
+            " the outbox keeps what Customer.io must receive for when credentials are set"
+        )
+        yield
+        return
+    async with aiohttp.ClientSession() as session:
+        client = TrackClient(
+            session, settings.customerio, settings.forwarding.request_timeout_seconds
+        )
+        forwarder = Forwarder(app[STORE], client, settings.forwarding, app[METRICS])
+        task = asyncio.create_task(forwarder.run(), name="relay-forwarder")
+        app[LIFECYCLE].forwarder = forwarder
+        log.info("forwarding to Customer.io at %s", track_base_url(settings.customerio))
+        yield
+        forwarder.stopping.set()
+        try:
+            await asyncio.wait_for(task, timeout=settings.server.shutdown_timeout_seconds)
+        except TimeoutError:
+            log.warning("forwarder did not stop in time; its unsettled rows will be resent")
+        app[LIFECYCLE].forwarder = None
+
+
 async def readiness_context(app: web.Application) -> AsyncIterator[None]:
-    lifecycle = app[LIFECYCLE]
-    if not app[SETTINGS].customerio.has_track_credentials:
-        log.warning("no [customerio] site_id/api_key: relay records everything, forwards nothing")
-    else:
-        log.warning("forwarding to Customer.io is not available in this release yet")
-    lifecycle.forwarding = "disabled"
-    lifecycle.ready = True
+    app[LIFECYCLE].ready = True
     yield
-    lifecycle.ready = False
+    app[LIFECYCLE].ready = False
 
 
 async def _mark_unready(app: web.Application) -> None:

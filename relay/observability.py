@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -40,6 +40,32 @@ class Metrics:
             "Writes (requests) group-committed in one storage transaction.",
             registry=self.registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+
+        self.forwarded = Counter(
+            "relay_forwarded_operations",
+            "Outbox operations settled, by outcome (delivered, retried, dead).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.forward_seconds = Histogram(
+            "relay_forward_request_duration_seconds",
+            "Customer.io request latency, by path and status (none: no answer).",
+            ["path", "status"],
+            registry=self.registry,
+        )
+        self.outbox_pending = Gauge(
+            "relay_outbox_pending",
+            "Operations waiting to reach Customer.io.",
+            registry=self.registry,
+        )
+        self.outbox_dead = Gauge(
+            "relay_outbox_dead", "Dead-lettered operations.", registry=self.registry
+        )
+        self.outbox_oldest_age = Gauge(
+            "relay_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending operation.",
+            registry=self.registry,
         )
 
     def observe_commit(self, jobs: int, seconds: float) -> None:

@@ -80,6 +80,7 @@ class ForwardingSettings:
     give_up_hours: float = 24
     retry_initial_seconds: float = 1
     retry_max_seconds: float = 60
+    request_timeout_seconds: float = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,10 @@ def _validate(settings: Settings, source: str) -> None:
         ("attribution.window_hours", settings.attribution.window_hours),
         ("push.stale_after_days", settings.push.stale_after_days),
         ("push.hygiene_interval_seconds", settings.push.hygiene_interval_seconds),
+        ("forwarding.retry_initial_seconds", settings.forwarding.retry_initial_seconds),
+        ("forwarding.retry_max_seconds", settings.forwarding.retry_max_seconds),
+        ("forwarding.request_timeout_seconds", settings.forwarding.request_timeout_seconds),
+        ("forwarding.give_up_hours", settings.forwarding.give_up_hours),
     ):
         if value <= 0:
             raise ConfigError(f"{source}: {name} must be positive, got {value}")

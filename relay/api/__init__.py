@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.api import devices, identity, ingest, operations
+from relay.api import devices, identity, ingest, operations, outbox
 from relay.api.routing import Route
 
 ROUTES: list[Route] = [
@@ -10,4 +10,5 @@ ROUTES: list[Route] = [
     *devices.ROUTES,
     *identity.ROUTES,
     *ingest.ROUTES,
+    *outbox.ROUTES,
 ]

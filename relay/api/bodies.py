@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from relay.errors import (
 
 T = TypeVar("T")
 MAX_BODY_BYTES = 1024 * 1024
+TOO_DEEP = "body is nested too deeply to read"
 
 _LOCATION = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>.*)`)?$", re.DOTALL)
 _NAMED_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<name>.+)`$")
@@ -46,8 +48,22 @@ def decode(body: bytes, into: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=into)
     except msgspec.ValidationError as exc:
+        # A typed decode stops at the first wrong field, maybe before a syntax error further
+        # on: malformed JSON must be 400 whatever it contains. (Too deep to check: the field
+        # error stands.)
+        with contextlib.suppress(RecursionError):
+            _well_formed(body)
         error = field_error(exc)
         raise ValidationFailed(f"{error.path or 'body'}: {error.message}", [error]) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedRequest(TOO_DEEP) from None
+
+
+def _well_formed(body: bytes) -> None:
+    try:
+        msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise MalformedRequest(f"body is not valid JSON: {exc}") from None
 
@@ -57,6 +73,8 @@ def decode_any(body: bytes) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise MalformedRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedRequest(TOO_DEEP) from None
 
 
 def field_error(exc: msgspec.ValidationError, prefix: str = "") -> FieldError:

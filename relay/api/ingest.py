@@ -100,7 +100,7 @@ def decode_items(body: bytes, kind: BatchKind[Any, Any]) -> list[Any]:
     """The batch's items, each a typed item or the list of its field errors."""
     try:
         return list(getattr(msgspec.json.decode(body, type=kind.envelope), kind.envelope_key))
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):
         pass  # some item (or the envelope) is wrong: find out which, item by item
     except msgspec.DecodeError as exc:
         raise MalformedRequest(f"body is not valid JSON: {exc}") from None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from relay.forward.worker import Forwarder
 from relay.keys import KeyRecord
 from relay.observability import Metrics
 from relay.settings import Settings
@@ -26,8 +27,14 @@ class Caller:
 
 @dataclass(slots=True)
 class Lifecycle:
+    """What readiness reports: set by the cleanup contexts as they start and stop."""
+
     ready: bool = False
-    forwarding: str = "disabled"
+    forwarder: Forwarder | None = None
+
+    @property
+    def forwarding(self) -> str:
+        return "disabled" if self.forwarder is None else self.forwarder.state
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from relay.cli import devices, keys, server
+from relay.cli import devices, keys, outbox, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +20,7 @@ cli.add_command(server.serve)
 cli.add_command(server.migrate)
 cli.add_command(keys.keys)
 cli.add_command(devices.devices)
+cli.add_command(outbox.outbox)
 
 
 def main() -> None:

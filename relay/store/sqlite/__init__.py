@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 
 from relay import timeutil
+from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
 from relay.settings import Settings
-from relay.store.sqlite import devices, identity, ingest, keys, queries
+from relay.store.sqlite import devices, identity, ingest, keys, outbox, queries
 from relay.store.sqlite.engine import Engine, WriteObserver
 from relay.store.sqlite.records import NewEvent, NewMetric, device_model
 
@@ -116,3 +117,16 @@ class SqliteStore:
         return await self.engine.write(
             lambda conn: ingest.ingest_events(conn, app_id, events, timeutil.now())
         )
+
+    async def outbox_window(self, limit: int) -> list[OutboxRow]:
+        return await self.engine.read(lambda conn: outbox.pending_window(conn, limit))
+
+    async def settle_outbox(self, settlement: Settlement) -> None:
+        if settlement:
+            await self.engine.write(lambda conn: outbox.settle(conn, settlement))
+
+    async def outbox_status(self, app_id: str | None) -> OutboxStatus:
+        return await self.engine.read(lambda conn: outbox.status(conn, app_id, timeutil.now()))
+
+    async def replay_outbox(self, app_id: str | None) -> int:
+        return await self.engine.write(lambda conn: outbox.replay(conn, app_id, timeutil.now()))

@@ -1,0 +1,70 @@
+"""Customer.io Track API client: one HTTP request per call, Basic ``site_id:api_key``.
+
+It neither retries nor interprets answers; `policy.classify` does that, the worker acts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from relay.settings import CustomerioSettings
+
+REGION_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+BATCH_PATH = "/api/v2/batch"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int | None  # None: no HTTP answer (connection failed, timed out)
+    body: Any
+    retry_after: str | None
+    seconds: float
+    error: str = ""
+
+
+def track_base_url(settings: CustomerioSettings) -> str:
+    return (settings.track_url or REGION_HOSTS[settings.region]).rstrip("/")
+
+
+class TrackClient:
+    def __init__(
+        self, session: aiohttp.ClientSession, settings: CustomerioSettings, timeout: float
+    ) -> None:
+        self._session = session
+        self._base_url = track_base_url(settings)
+        self._auth = aiohttp.BasicAuth(settings.site_id, settings.api_key)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def send(self, method: str, path: str, body: bytes) -> Answer:
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                method,
+                self._base_url + path,
+                data=body,
+                auth=self._auth,
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+            ) as response:
+                text = await response.text()
+                return Answer(
+                    response.status,
+                    _parse(text),
+                    response.headers.get("Retry-After"),
+                    time.perf_counter() - started,
+                )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            return Answer(None, None, None, time.perf_counter() - started, error)
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text

@@ -1,0 +1,244 @@
+"""The forwarder: drains the outbox to Customer.io in order, within limits, through outages.
+
+One cycle reads the oldest pending rows, keeps those whose lane is free (no earlier row of
+the same lane, or of the lane it waits for, still waiting), and sends them: anonymous events
+one by one (v1), everything else packed into ``/api/v2/batch`` requests of at most 500 KB.
+Each request's outcome is committed before the next request goes out, so a crash resends at
+most one request (Customer.io de-duplicates events on their ULID ``id``).
+
+A retryable failure ends the cycle and blocks the lanes involved; ``Retry-After`` pauses all
+sending. After `OUTAGE_AFTER` consecutive failures the forwarder is ``degraded``: it sends one
+probe request per `probe interval <ForwardingSettings.retry_max_seconds>` until one succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from relay.forward.client import BATCH_PATH, TrackClient
+from relay.forward.ops import BATCH
+from relay.forward.policy import Decision, Verdict, backoff, classify
+from relay.forward.ratelimit import RateLimiter
+from relay.forward.state import OutboxRow, Retry, Settlement
+from relay.observability import Metrics
+from relay.settings import ForwardingSettings
+from relay.store import Store
+
+log = logging.getLogger(__name__)
+
+WINDOW = 5000
+MAX_BATCH_BYTES = 500_000
+MAX_OPERATION_BYTES = 32_000
+MAX_BATCH_OPERATIONS = 1000
+OUTAGE_AFTER = 5
+IDLE_POLL_SECONDS = 0.1
+GAUGE_REFRESH_SECONDS = 1.0
+
+
+def ready_rows(rows: list[OutboxRow], now: float) -> list[OutboxRow]:
+    """Rows that may go now without overtaking an earlier row of their lane or wait lane."""
+    blocked: set[str] = set()
+    ready = []
+    for row in rows:
+        if row.next_attempt_at > now or row.lane in blocked or row.wait_lane in blocked:
+            blocked.add(row.lane)
+        else:
+            ready.append(row)
+    return ready
+
+
+class Forwarder:
+    def __init__(
+        self,
+        store: Store,
+        client: TrackClient,
+        settings: ForwardingSettings,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+        rand: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._rand = rand or random.Random()
+        self._limiter = RateLimiter(settings.max_requests_per_second)
+        self._failures = 0
+        self._paused_until = 0.0
+        self._gauges_at = 0.0
+        self.stopping = asyncio.Event()
+
+    @property
+    def state(self) -> str:
+        return "degraded" if self._failures >= OUTAGE_AFTER else "enabled"
+
+    async def run(self) -> None:
+        """Cycle until `stopping` is set; a cycle in progress finishes its current request."""
+        while not self.stopping.is_set():
+            try:
+                progressed = await self.cycle(probe=self.state == "degraded")
+                await self._refresh_gauges()
+            except Exception:
+                log.exception("forwarding cycle failed; retrying")
+                progressed = False
+            if not progressed or self.state == "degraded":
+                await self._idle()
+
+    async def drain(self, max_cycles: int = 10_000) -> None:
+        """Burst mode: cycle until nothing is ready now (tests, tooling)."""
+        for _ in range(max_cycles):
+            if not await self.cycle():
+                return
+
+    async def cycle(self, probe: bool = False) -> bool:
+        """Send what is ready; True if any request went out."""
+        now = self._clock()
+        if now < self._paused_until:
+            return False
+        ready = ready_rows(await self._store.outbox_window(WINDOW), now)
+        blocked: set[str] = set()
+        sent = False
+        for rows in self._requests(ready, blocked):
+            ok = await self._send(rows, blocked)
+            sent = True
+            if probe or not ok or self.stopping.is_set():
+                break
+        return sent
+
+    def _requests(self, ready: list[OutboxRow], blocked: set[str]):  # type: ignore[no-untyped-def]
+        """Yield requests lazily so lanes blocked by an earlier failure are skipped."""
+        # Anonymous events (v1) live in their own lanes and wait for nothing: they go first,
+        # so that an identify merging them (waiting on their lane) can follow in a batch.
+        for row in ready:
+            if row.endpoint != BATCH and row.lane not in blocked:
+                yield [row]
+        batch: list[OutboxRow] = []
+        size = len('{"batch":[]}')
+        for row in ready:
+            if row.endpoint != BATCH:
+                continue
+            if row.lane in blocked or row.wait_lane in blocked:
+                blocked.add(row.lane)
+                continue
+            op_size = len(row.payload.encode()) + 1
+            if batch and (size + op_size > MAX_BATCH_BYTES or len(batch) >= MAX_BATCH_OPERATIONS):
+                yield batch
+                batch, size = [], len('{"batch":[]}')
+                if row.lane in blocked or row.wait_lane in blocked:
+                    blocked.add(row.lane)
+                    continue
+            batch.append(row)
+            size += op_size
+        if batch:
+            yield batch
+
+    async def _send(self, rows: list[OutboxRow], blocked: set[str]) -> bool:
+        now = self._clock()
+        settlement = Settlement(attempted_at=now)
+        oversized = [r for r in rows if len(r.payload.encode()) > MAX_OPERATION_BYTES]
+        settlement.dead += [(r.seq, "operation larger than 32 KB") for r in oversized]
+        rows = [r for r in rows if r not in oversized]
+        if not rows:
+            await self._store.settle_outbox(settlement)
+            return True
+        if rows[0].endpoint == BATCH:
+            method, path = "POST", BATCH_PATH
+            body = ('{"batch":[' + ",".join(r.payload for r in rows) + "]}").encode()
+        else:
+            method, path = rows[0].endpoint.split(" ", 1)
+            body = rows[0].payload.encode()
+        await self._limiter.acquire()
+        answer = await self._client.send(method, path, body)
+        decision = classify(answer.status, answer.body, answer.retry_after, answer.error, now)
+        self._apply(decision, rows, settlement)
+        await asyncio.shield(self._store.settle_outbox(settlement))
+        self._observe(path, answer.status, answer.seconds, settlement, decision, len(rows))
+        if decision.verdict is Verdict.RETRY:
+            blocked.update(r.lane for r in rows)
+            self._failures += 1
+            if decision.retry_after:
+                self._paused_until = self._clock() + decision.retry_after
+            return False
+        self._failures = 0
+        return True
+
+    def _apply(self, decision: Decision, rows: list[OutboxRow], settlement: Settlement) -> None:
+        now = settlement.attempted_at
+        if decision.verdict is Verdict.DELIVERED:
+            settlement.delivered += [r.seq for r in rows]
+        elif decision.verdict is Verdict.PARTIAL:
+            for index, row in enumerate(rows):
+                if index in decision.failed:
+                    settlement.dead.append((row.seq, decision.failed[index]))
+                else:
+                    settlement.delivered.append(row.seq)
+        elif decision.verdict is Verdict.DEAD:
+            settlement.dead += [(r.seq, decision.error) for r in rows]
+        else:
+            horizon = self._settings.give_up_hours * 3600
+            for row in rows:
+                if row.first_attempt_at is not None and now - row.first_attempt_at >= horizon:
+                    error = f"gave up after {row.attempts + 1} attempts: {decision.error}"
+                    settlement.dead.append((row.seq, error))
+                    continue
+                delay = backoff(
+                    row.attempts,
+                    self._settings.retry_initial_seconds,
+                    self._settings.retry_max_seconds,
+                    self._rand,
+                )
+                delay = max(delay, decision.retry_after or 0.0)
+                settlement.retry.append(Retry(row.seq, now + delay, decision.error))
+
+    def _observe(
+        self,
+        path: str,
+        status: int | None,
+        seconds: float,
+        settlement: Settlement,
+        decision: Decision,
+        count: int,
+    ) -> None:
+        self._metrics.forward_seconds.labels(path, str(status or "none")).observe(seconds)
+        for outcome, n in (
+            ("delivered", len(settlement.delivered)),
+            ("retried", len(settlement.retry)),
+            ("dead", len(settlement.dead)),
+        ):
+            if n:
+                self._metrics.forwarded.labels(outcome).inc(n)
+        level = logging.INFO if decision.verdict is Verdict.DELIVERED else logging.WARNING
+        log.log(
+            level,
+            "forwarded %d ops to %s: status=%s %.0fms %s%s",
+            count,
+            path,
+            status,
+            seconds * 1000,
+            decision.verdict.value,
+            f" ({decision.error})" if decision.error else "",
+        )
+
+    async def _refresh_gauges(self) -> None:
+        now = self._clock()
+        if now - self._gauges_at < GAUGE_REFRESH_SECONDS:
+            return
+        self._gauges_at = now
+        status = await self._store.outbox_status(None)
+        self._metrics.outbox_pending.set(status.pending)
+        self._metrics.outbox_dead.set(status.dead)
+        self._metrics.outbox_oldest_age.set(status.oldest_pending_age_s or 0)
+
+    async def _idle(self) -> None:
+        delay = IDLE_POLL_SECONDS
+        if self.state == "degraded":
+            delay = min(self._settings.retry_max_seconds, 30.0)
+        delay = max(delay, self._paused_until - self._clock())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=delay)
