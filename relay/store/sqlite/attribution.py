@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import sqlite3
 
+from relay.forward import ops
+from relay.store.sqlite.outbox import enqueue
+
 FACT_TABLES = ("metrics", "events")
 
 
-def ensure_profile(conn: sqlite3.Connection, app_id: str, customer_id: str, now: float) -> None:
-    """A profile exists once anything names its customer_id."""
-    conn.execute(
+def ensure_profile(conn: sqlite3.Connection, app_id: str, customer_id: str, now: float) -> bool:
+    """A profile exists once anything names its customer_id. True if this call created it."""
+    cursor = conn.execute(
         "INSERT INTO profiles (app_id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (app_id, customer_id) DO NOTHING",
         (app_id, customer_id, now, now),
     )
+    return cursor.rowcount == 1
+
+
+def ensure_person(conn: sqlite3.Connection, app_id: str, customer_id: str, now: float) -> None:
+    """`ensure_profile`, and a new profile is identified to Customer.io before anything else
+    about the person (a device or an event) is sent."""
+    if ensure_profile(conn, app_id, customer_id, now):
+        enqueue(conn, app_id, [ops.identify(customer_id, None, None, None, now)], now)
 
 
 def linked_customer(conn: sqlite3.Connection, app_id: str, anonymous_id: str | None) -> str | None:

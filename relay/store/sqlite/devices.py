@@ -14,7 +14,7 @@ from relay.store.sqlite.attribution import (
     FACT_TABLES,
     attach_device_history,
     claim_waiting_facts,
-    ensure_profile,
+    ensure_person,
     linked_customer,
 )
 from relay.store.sqlite.outbox import enqueue
@@ -171,5 +171,5 @@ def _settle(conn: sqlite3.Connection, device: sqlite3.Row, now: float) -> None:
     """After a device write: its profile exists, waiting facts join, unattached history attaches."""
     claim_waiting_facts(conn, device)
     if device["customer_id"] is not None:
-        ensure_profile(conn, device["app_id"], device["customer_id"], now)
+        ensure_person(conn, device["app_id"], device["customer_id"], now)
         attach_device_history(conn, device["app_id"], device["id"], device["customer_id"])

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from relay.forward import ops
-from relay.store.sqlite.attribution import ensure_profile, linked_customer
+from relay.store.sqlite.attribution import ensure_person, linked_customer
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import NewEvent, NewMetric
 
@@ -159,7 +159,7 @@ def ingest_events(
             e.customer_id or owner.customer_id or linked_customer(conn, app_id, e.anonymous_id)
         )
         if customer_id is not None:
-            ensure_profile(conn, app_id, customer_id, received_at)
+            ensure_person(conn, app_id, customer_id, received_at)
         rows.append(
             (
                 app_id,
