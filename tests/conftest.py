@@ -1,11 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from relay.devtools.fake_customerio import FakeCustomerIO
+from relay.settings import CustomerioSettings, ForwardingSettings
 from tests.support import Api, RelayServer, make_settings, two_apps
+
+SITE_ID = "relay-test-site"
+API_KEY = "relay-test-track-key"
 
 
 @pytest.fixture
@@ -27,3 +32,46 @@ async def app_api(relay: RelayServer) -> Api:
 async def admin_api(relay: RelayServer) -> Api:
     """A client holding an admin key of app ``default``."""
     return await relay.admin_api()
+
+
+@pytest.fixture
+async def customerio() -> AsyncIterator[FakeCustomerIO]:
+    """A local Customer.io that validates every request against the published specs."""
+    async with FakeCustomerIO(site_id=SITE_ID, api_key=API_KEY) as fake:
+        yield fake
+    assert fake.invalid == [], "relay sent requests Customer.io would refuse"
+
+
+@pytest.fixture
+async def start_forwarding_relay(
+    tmp_path: Path, customerio: FakeCustomerIO
+) -> AsyncIterator[Callable[..., Awaitable[RelayServer]]]:
+    """Start relay forwarding to the fake, with fast retries; keyword args override forwarding."""
+    servers: list[RelayServer] = []
+
+    async def start(**forwarding: float) -> RelayServer:
+        values = {"retry_initial_seconds": 0.05, "retry_max_seconds": 0.2}
+        values |= {"max_requests_per_second": 1000.0} | forwarding
+        settings = make_settings(
+            tmp_path,
+            apps=two_apps(),
+            customerio=CustomerioSettings(
+                site_id=SITE_ID, api_key=API_KEY, track_url=customerio.url
+            ),
+            forwarding=ForwardingSettings(**values),
+        )
+        server = RelayServer(settings)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def forwarding_relay(
+    start_forwarding_relay: Callable[..., Awaitable[RelayServer]],
+) -> RelayServer:
+    return await start_forwarding_relay()

@@ -113,7 +113,11 @@ class RelayServer:
     async def start(self) -> None:
         app = create_app(self.settings)
         self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
+        try:
+            await self.runner.setup()
+        except BaseException:
+            await self.runner.cleanup()  # close what the contexts that did start opened
+            raise
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         port = self.runner.addresses[0][1]
@@ -240,3 +244,17 @@ def write_config(path: Path, db_path: Path, port: int, extra: str = "") -> Path:
 
 
 __all__ = ["load_settings"]
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
+    """Poll ``check()`` (sync or async) until it returns a truthy value; return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {check}")
+        await asyncio.sleep(interval)

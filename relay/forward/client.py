@@ -5,6 +5,7 @@ It neither retries nor interprets answers; `policy.classify` does that, the work
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass
@@ -37,7 +38,11 @@ class TrackClient:
     ) -> None:
         self._session = session
         self._base_url = track_base_url(settings)
-        self._auth = aiohttp.BasicAuth(settings.site_id, settings.api_key)
+        credentials = f"{settings.site_id}:{settings.api_key}".encode()
+        self._headers = {
+            "Authorization": "Basic " + base64.b64encode(credentials).decode("ascii"),
+            "Content-Type": "application/json",
+        }
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def send(self, method: str, path: str, body: bytes) -> Answer:
@@ -47,8 +52,7 @@ class TrackClient:
                 method,
                 self._base_url + path,
                 data=body,
-                auth=self._auth,
-                headers={"Content-Type": "application/json"},
+                headers=self._headers,
                 timeout=self._timeout,
             ) as response:
                 text = await response.text()

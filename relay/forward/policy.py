@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +68,12 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
