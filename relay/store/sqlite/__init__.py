@@ -11,6 +11,7 @@ from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
 from relay.settings import Settings
 from relay.store.sqlite import devices, identity, ingest, keys, outbox, queries
+from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.engine import Engine, WriteObserver
 from relay.store.sqlite.records import NewEvent, NewMetric, device_model
 
@@ -18,6 +19,9 @@ from relay.store.sqlite.records import NewEvent, NewMetric, device_model
 class SqliteStore:
     def __init__(self, settings: Settings, on_commit: WriteObserver | None = None) -> None:
         self._conversion_events = settings.attribution.conversion_events
+        self._rules = AttributionRules(
+            settings.attribution.conversion_events, settings.attribution.window_hours * 3600
+        )
         self.engine = Engine(
             settings.storage.sqlite_path,
             synchronous=settings.storage.synchronous,
@@ -62,14 +66,18 @@ class SqliteStore:
 
     async def put_device(self, app_id: str, token: str, body: DevicePut) -> tuple[bool, Device]:
         def job(conn):  # type: ignore[no-untyped-def]
-            created, row = devices.put_device(conn, app_id, token, body, timeutil.now())
+            created, row = devices.put_device(
+                conn, app_id, token, body, timeutil.now(), self._rules
+            )
             return created, device_model(conn, row)
 
         return await self.engine.write(job)
 
     async def refresh_device(self, app_id: str, old_token: str, new_token: str) -> Device:
         def job(conn):  # type: ignore[no-untyped-def]
-            row = devices.refresh_device(conn, app_id, old_token, new_token, timeutil.now())
+            row = devices.refresh_device(
+                conn, app_id, old_token, new_token, timeutil.now(), self._rules
+            )
             return device_model(conn, row)
 
         return await self.engine.write(job)
@@ -92,13 +100,20 @@ class SqliteStore:
     ) -> None:
         await self.engine.write(
             lambda conn: identity.identify(
-                conn, app_id, customer_id, anonymous_id, email, attributes, timeutil.now()
+                conn,
+                app_id,
+                customer_id,
+                anonymous_id,
+                email,
+                attributes,
+                timeutil.now(),
+                self._rules,
             )
         )
 
     async def merge_profiles(self, app_id: str, primary: str, secondary: str) -> Profile:
         def job(conn):  # type: ignore[no-untyped-def]
-            identity.merge_profiles(conn, app_id, primary, secondary, timeutil.now())
+            identity.merge_profiles(conn, app_id, primary, secondary, timeutil.now(), self._rules)
             return queries.profile(conn, app_id, primary, self._conversion_events)
 
         return await self.engine.write(job)
@@ -110,12 +125,12 @@ class SqliteStore:
 
     async def ingest_metrics(self, app_id: str, metrics: list[NewMetric]) -> tuple[int, int]:
         return await self.engine.write(
-            lambda conn: ingest.ingest_metrics(conn, app_id, metrics, timeutil.now())
+            lambda conn: ingest.ingest_metrics(conn, app_id, metrics, timeutil.now(), self._rules)
         )
 
     async def ingest_events(self, app_id: str, events: list[NewEvent]) -> tuple[int, int]:
         return await self.engine.write(
-            lambda conn: ingest.ingest_events(conn, app_id, events, timeutil.now())
+            lambda conn: ingest.ingest_events(conn, app_id, events, timeutil.now(), self._rules)
         )
 
     async def outbox_window(self, limit: int) -> list[OutboxRow]:

@@ -17,6 +17,7 @@ from relay.store.sqlite.attribution import (
     ensure_person,
     linked_customer,
 )
+from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import fetch_device
 
@@ -34,7 +35,12 @@ _PLAIN_FIELDS = (
 
 
 def put_device(
-    conn: sqlite3.Connection, app_id: str, token: str, body: DevicePut, now: float
+    conn: sqlite3.Connection,
+    app_id: str,
+    token: str,
+    body: DevicePut,
+    now: float,
+    rules: AttributionRules,
 ) -> tuple[bool, sqlite3.Row]:
     """Register or update ``token``; returns (created, device row)."""
     existing = fetch_device(conn, app_id, token)
@@ -79,13 +85,18 @@ def put_device(
         )
     device = fetch_device(conn, app_id, token)
     assert device is not None
-    _settle(conn, device, now)
+    _settle(conn, device, now, rules)
     enqueue(conn, app_id, device_changes(existing, device), now)
     return existing is None, device
 
 
 def refresh_device(
-    conn: sqlite3.Connection, app_id: str, old_token: str, new_token: str, now: float
+    conn: sqlite3.Connection,
+    app_id: str,
+    old_token: str,
+    new_token: str,
+    now: float,
+    rules: AttributionRules,
 ) -> sqlite3.Row:
     """Move the device (profile and history) to ``new_token``; the old token is ``replaced``."""
     old = fetch_device(conn, app_id, old_token)
@@ -131,7 +142,7 @@ def refresh_device(
         "UPDATE devices SET status = 'replaced', replaced_by = ?, last_seen = ? WHERE id = ?",
         (new_token, now, old["id"]),
     )
-    _settle(conn, new, now)
+    _settle(conn, new, now, rules)
     changes = device_changes(old, None) + device_changes(before, new)
     enqueue(conn, app_id, changes, now)
     return new
@@ -167,9 +178,12 @@ def _known_to_customerio(device: sqlite3.Row | None) -> bool:
     return device is not None and device["status"] in ("active", "stale")
 
 
-def _settle(conn: sqlite3.Connection, device: sqlite3.Row, now: float) -> None:
+def _settle(
+    conn: sqlite3.Connection, device: sqlite3.Row, now: float, rules: AttributionRules
+) -> None:
     """After a device write: its profile exists, waiting facts join, unattached history attaches."""
     claim_waiting_facts(conn, device)
     if device["customer_id"] is not None:
         ensure_person(conn, device["app_id"], device["customer_id"], now)
         attach_device_history(conn, device["app_id"], device["id"], device["customer_id"])
+        attribute_conversions(conn, device["app_id"], device["customer_id"], rules, now)

@@ -13,6 +13,7 @@ from relay.store.sqlite.attribution import (
     attach_device_history,
     ensure_profile,
 )
+from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
 from relay.store.sqlite.devices import device_changes
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import DEVICE_COLUMNS
@@ -26,6 +27,7 @@ def identify(
     email: str | None,
     attributes: dict[str, object] | None,
     now: float,
+    rules: AttributionRules,
 ) -> None:
     """Create/update the profile; link ``anonymous_id`` and everything under it to the customer.
 
@@ -48,6 +50,7 @@ def identify(
         )
     if anonymous_id is None:
         enqueue(conn, app_id, changes, now)
+        attribute_conversions(conn, app_id, customer_id, rules, now)
         return
     conn.execute(
         "INSERT INTO anonymous_ids (app_id, anonymous_id, customer_id, identified_at)"
@@ -67,10 +70,16 @@ def identify(
         attach_device_history(conn, app_id, device["id"], customer_id)
         changes += device_changes(device, after[device["id"]])
     enqueue(conn, app_id, changes, now)
+    attribute_conversions(conn, app_id, customer_id, rules, now)
 
 
 def merge_profiles(
-    conn: sqlite3.Connection, app_id: str, primary: str, secondary: str, now: float
+    conn: sqlite3.Connection,
+    app_id: str,
+    primary: str,
+    secondary: str,
+    now: float,
+    rules: AttributionRules,
 ) -> None:
     """Everything of ``secondary`` moves to ``primary``; ``secondary`` stops existing."""
     rows = {
@@ -100,3 +109,4 @@ def merge_profiles(
     )
     conn.execute("DELETE FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, secondary))
     enqueue(conn, app_id, [ops.merge(primary, secondary)], now)
+    attribute_conversions(conn, app_id, primary, rules, now)

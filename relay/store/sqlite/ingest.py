@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from relay.forward import ops
 from relay.store.sqlite.attribution import ensure_person, linked_customer
+from relay.store.sqlite.conversions import AttributionRules, attribute_conversions, first_forward
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import NewEvent, NewMetric
 
@@ -68,7 +69,11 @@ def _touch_devices(conn: sqlite3.Connection, device_ids: set[int], now: float) -
 
 
 def ingest_metrics(
-    conn: sqlite3.Connection, app_id: str, metrics: list[NewMetric], received_at: float
+    conn: sqlite3.Connection,
+    app_id: str,
+    metrics: list[NewMetric],
+    received_at: float,
+    rules: AttributionRules,
 ) -> tuple[int, int]:
     owners: dict[str, Owner] = {}
     rows = []
@@ -106,16 +111,14 @@ def ingest_metrics(
         conn, {o.device_id for o in owners.values() if o.device_id is not None}, received_at
     )
     enqueue(conn, app_id, _metric_ops(conn, before), received_at)
-    return accepted, duplicates
-
-
-def _first_forward(conn: sqlite3.Connection, delivery_id: str, token: str, metric: str) -> bool:
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO forwarded_delivery_metrics (delivery_id, token, metric)"
-        " VALUES (?, ?, ?)",
-        (delivery_id, token, metric),
+    touched = conn.execute(
+        "SELECT DISTINCT customer_id FROM metrics WHERE seq > ? AND customer_id IS NOT NULL"
+        " AND metric IN ('opened', 'tapped')",
+        (before,),
     )
-    return cursor.rowcount == 1
+    for (customer_id,) in touched.fetchall():
+        attribute_conversions(conn, app_id, customer_id, rules, received_at)
+    return accepted, duplicates
 
 
 _PERSON_EVENT_OF_METRIC = {
@@ -134,7 +137,7 @@ def _metric_ops(conn: sqlite3.Connection, since_seq: int) -> list[ops.Op]:
     ):
         delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
         metric = ops.DELIVERY_METRIC.get(m["metric"])
-        if metric and _first_forward(conn, delivery_id, token, metric):
+        if metric and first_forward(conn, delivery_id, token, metric):
             found.append(ops.delivery_metric(delivery_id, token, metric, moment))
         event_name = _PERSON_EVENT_OF_METRIC.get(m["metric"])
         if event_name:
@@ -149,7 +152,11 @@ def _metric_ops(conn: sqlite3.Connection, since_seq: int) -> list[ops.Op]:
 
 
 def ingest_events(
-    conn: sqlite3.Connection, app_id: str, events: list[NewEvent], received_at: float
+    conn: sqlite3.Connection,
+    app_id: str,
+    events: list[NewEvent],
+    received_at: float,
+    rules: AttributionRules,
 ) -> tuple[int, int]:
     rows = []
     for e in events:
@@ -198,4 +205,10 @@ def ingest_events(
         for e in new_events
     )
     enqueue(conn, app_id, [op for op in event_ops if op is not None], received_at)
+    customers = conn.execute(
+        "SELECT DISTINCT customer_id FROM events WHERE seq > ? AND customer_id IS NOT NULL",
+        (before,),
+    ).fetchall()
+    for (customer_id,) in customers:
+        attribute_conversions(conn, app_id, customer_id, rules, received_at)
     return accepted, duplicates
