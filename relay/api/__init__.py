@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.api import devices, identity, ingest, operations, outbox
+from relay.api import devices, identity, ingest, operations, outbox, segments
 from relay.api.routing import Route
 
 ROUTES: list[Route] = [
@@ -11,4 +11,5 @@ ROUTES: list[Route] = [
     *identity.ROUTES,
     *ingest.ROUTES,
     *outbox.ROUTES,
+    *segments.ROUTES,
 ]

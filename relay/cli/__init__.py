@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from relay.cli import devices, keys, outbox, server
+from relay.cli import devices, keys, outbox, segments, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +21,7 @@ cli.add_command(server.migrate)
 cli.add_command(keys.keys)
 cli.add_command(devices.devices)
 cli.add_command(outbox.outbox)
+cli.add_command(segments.segments)
 
 
 def main() -> None:

@@ -166,3 +166,17 @@ def delivery_metric(delivery_id: str, token: str, metric: str, timestamp: float)
         "attributes": {"device_token": token},
     }
     return Op(token_lane(token), payload)
+
+
+def person_attributes(customer_id: str, attributes: Mapping[str, Any], timestamp: float) -> Op:
+    """An identify that only sets attributes (segment membership flags)."""
+    return identify(customer_id, None, None, attributes, timestamp)
+
+
+def manual_segment(segment_id: str, action: str, customer_ids: list[str]) -> Op:
+    """Add to / remove from a Customer.io manual segment (v1 only; v2 has no such operation)."""
+    return Op(
+        f"segment:{segment_id}",
+        {"ids": customer_ids},
+        endpoint=f"POST /api/v1/segments/{segment_id}/{action}",
+    )

@@ -6,12 +6,14 @@ under ``relay/store/``. Every write returns only after it is committed.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
+from relay.segments.query import SegmentQuery
 from relay.store.sqlite.records import NewEvent, NewMetric
 
 
@@ -54,3 +56,12 @@ class Store(Protocol):
     async def settle_outbox(self, settlement: Settlement) -> None: ...
     async def outbox_status(self, app_id: str | None) -> OutboxStatus: ...
     async def replay_outbox(self, app_id: str | None) -> int: ...
+
+    # segments
+    def segment_rows(self, query: SegmentQuery) -> AsyncIterator[list[Any]]:
+        """The query's rows in chunks, streamed from one consistent snapshot."""
+
+    async def sync_segment(
+        self, app_id: str, segment: str, query: SegmentQuery, customerio_segment_id: str | None
+    ) -> tuple[int, int]:
+        """Record the segment's members now; enqueue joins and leaves. (added, removed)"""

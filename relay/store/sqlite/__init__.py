@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncIterator
+from typing import Any
 
 from relay import timeutil
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
+from relay.segments.query import SegmentQuery
 from relay.settings import Settings
-from relay.store.sqlite import devices, identity, ingest, keys, outbox, queries
+from relay.store.sqlite import devices, identity, ingest, keys, outbox, queries, segments
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.engine import Engine, WriteObserver
 from relay.store.sqlite.records import NewEvent, NewMetric, device_model
@@ -145,3 +148,15 @@ class SqliteStore:
 
     async def replay_outbox(self, app_id: str | None) -> int:
         return await self.engine.write(lambda conn: outbox.replay(conn, app_id, timeutil.now()))
+
+    def segment_rows(self, query: SegmentQuery) -> AsyncIterator[list[Any]]:
+        return self.engine.stream(lambda conn: conn.execute(query.sql, query.params))
+
+    async def sync_segment(
+        self, app_id: str, segment: str, query: SegmentQuery, customerio_segment_id: str | None
+    ) -> tuple[int, int]:
+        return await self.engine.write(
+            lambda conn: segments.sync_members(
+                conn, app_id, segment, query, customerio_segment_id, timeutil.now()
+            )
+        )

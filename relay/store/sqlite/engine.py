@@ -18,7 +18,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,6 +141,26 @@ class Engine:
         try:
             return await _run(reader, query)
         finally:
+            self._readers.put_nowait(reader)
+
+    async def stream(
+        self, query: Callable[[sqlite3.Connection], sqlite3.Cursor], chunk: int = 1000
+    ) -> AsyncIterator[list[sqlite3.Row]]:
+        """Rows of ``query`` in chunks, holding one reader (and its snapshot) until done.
+
+        Only ``chunk`` rows are in memory at a time, however large the result.
+        """
+        if not self._all_readers:
+            raise Unavailable("storage is closed")
+        reader = await self._readers.get()
+        cursor: sqlite3.Cursor | None = None
+        try:
+            cursor = await _run(reader, query)
+            while rows := await _run(reader, lambda _conn: cursor.fetchmany(chunk)):
+                yield rows
+        finally:
+            if cursor is not None:
+                await _run(reader, lambda _conn: cursor.close())
             self._readers.put_nowait(reader)
 
     async def _write_loop(self) -> None:

@@ -1,0 +1,1 @@
+"""Push-engagement segments: declarative definitions over one per-profile stats query."""
