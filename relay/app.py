@@ -9,6 +9,7 @@ everything already acknowledged before the file is closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -22,10 +23,13 @@ from relay.api.bodies import MAX_BODY_BYTES
 from relay.api.middleware import errors_middleware, metrics_middleware
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
-from relay.api.state import LIFECYCLE, METRICS, OPENAPI, SETTINGS, STORE, Lifecycle
+from relay.api.state import LIFECYCLE, METRICS, OPENAPI, PUSH, SETTINGS, STORE, Lifecycle
 from relay.forward.client import TrackClient, track_base_url
 from relay.forward.worker import Forwarder
 from relay.observability import Metrics
+from relay.push.hygiene import mark_stale_tokens
+from relay.push.providers import Providers
+from relay.push.service import PushService
 from relay.settings import Settings
 from relay.store import create_store
 
@@ -42,8 +46,18 @@ def create_app(settings: Settings) -> web.Application:
     app[LIFECYCLE] = Lifecycle()
     app[STORE] = create_store(settings, on_commit=metrics.observe_commit)
     app[OPENAPI] = msgspec.json.encode(build_openapi(ROUTES))
+    providers = Providers(settings)
+    app[PUSH] = PushService(app[STORE], providers, settings, metrics)
     register(app, ROUTES)
-    app.cleanup_ctx.extend([storage_context, forwarding_context, readiness_context])
+    app.cleanup_ctx.extend(
+        [
+            storage_context,
+            forwarding_context,
+            push_providers_context(providers),
+            hygiene_context,
+            readiness_context,
+        ]
+    )
     app.on_shutdown.append(_mark_unready)
     return app
 
@@ -82,6 +96,41 @@ async def forwarding_context(app: web.Application) -> AsyncIterator[None]:
         except TimeoutError:
             log.warning("forwarder did not stop in time; its unsettled rows will be resent")
         app[LIFECYCLE].forwarder = None
+
+
+def push_providers_context(providers: Providers):  # type: ignore[no-untyped-def]
+    """APNs/FCM clients are built on first use (inside the loop) and closed at shutdown."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await providers.close()
+
+    return context
+
+
+async def hygiene_context(app: web.Application) -> AsyncIterator[None]:
+    """Every ``hygiene_interval_seconds``: tokens unseen for ``stale_after_days`` go stale."""
+    push = app[SETTINGS].push
+    store, metrics = app[STORE], app[METRICS]
+
+    async def run() -> None:
+        while True:
+            try:
+                marked = await mark_stale_tokens(store, push.stale_after_days)
+                metrics.stale_marked.inc(marked)
+                if marked:
+                    log.info(
+                        "marked %d tokens stale (unseen for %s days)", marked, push.stale_after_days
+                    )
+            except Exception:
+                log.exception("token hygiene failed; trying again next interval")
+            await asyncio.sleep(push.hygiene_interval_seconds)
+
+    task = asyncio.create_task(run(), name="relay-token-hygiene")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def readiness_context(app: web.Application) -> AsyncIterator[None]:

@@ -68,6 +68,28 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.push_sends = Counter(
+            "relay_push_sends",
+            "Test-push results, by platform and outcome.",
+            ["platform", "outcome"],
+            registry=self.registry,
+        )
+        self.push_provider_seconds = Histogram(
+            "relay_push_provider_duration_seconds",
+            "APNs/FCM answer latency per send attempt.",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.push_invalidations = Counter(
+            "relay_push_token_invalidations",
+            "Tokens marked invalid from provider answers, by platform and reason.",
+            ["platform", "reason"],
+            registry=self.registry,
+        )
+        self.stale_marked = Counter(
+            "relay_tokens_marked_stale", "Tokens marked stale by hygiene.", registry=self.registry
+        )
+
     def observe_commit(self, jobs: int, seconds: float) -> None:
         self.commit_seconds.observe(seconds)
         self.commit_jobs.observe(jobs)

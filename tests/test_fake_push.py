@@ -1,7 +1,7 @@
 """The fake APNs and FCM servers, driven through the real aioapns and firebase-admin clients.
 
 relay's push sender will trust these fakes to answer like Apple and Google and trust
-relay.devtools.push_hooks to aim the libraries at them. These tests pin both down: each scripted
+relay.push.hooks to aim the libraries at them. These tests pin both down: each scripted
 provider answer must surface exactly the way the library reports the real one.
 """
 
@@ -32,7 +32,7 @@ from firebase_admin import App, exceptions, messaging
 
 from relay.devtools.fake_apns import FakeAPNs
 from relay.devtools.fake_fcm import FakeFCM
-from relay.devtools.push_hooks import (
+from relay.push.hooks import (
     StaticTokenCredentials,
     check_hooks,
     close_apns_client,

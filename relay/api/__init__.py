@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.api import devices, identity, ingest, operations, outbox, segments
+from relay.api import devices, identity, ingest, operations, outbox, push, segments
 from relay.api.routing import Route
 
 ROUTES: list[Route] = [
@@ -11,5 +11,6 @@ ROUTES: list[Route] = [
     *identity.ROUTES,
     *ingest.ROUTES,
     *outbox.ROUTES,
+    *push.ROUTES,
     *segments.ROUTES,
 ]

@@ -9,6 +9,7 @@ from aiohttp import web
 from relay.forward.worker import Forwarder
 from relay.keys import KeyRecord
 from relay.observability import Metrics
+from relay.push.service import PushService
 from relay.settings import Settings
 from relay.store import Store
 
@@ -42,4 +43,5 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 OPENAPI = web.AppKey("openapi", bytes)
+PUSH = web.AppKey("push", PushService)
 CALLER = web.RequestKey("caller", Caller)

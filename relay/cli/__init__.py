@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from relay.cli import devices, keys, outbox, segments, server
+from relay.cli import devices, keys, outbox, push, segments, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +22,8 @@ cli.add_command(keys.keys)
 cli.add_command(devices.devices)
 cli.add_command(outbox.outbox)
 cli.add_command(segments.segments)
+cli.add_command(push.push)
+cli.add_command(push.deliveries)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Why: relay's push sender uses aioapns, and its behaviour on every APNs answer (dead tokens,
 throttling, credential errors, outages) must be tested without Apple. Tests start this fake on
-``127.0.0.1`` port 0, point aioapns at it with :func:`relay.devtools.push_hooks.make_apns_client`,
+``127.0.0.1`` port 0, point aioapns at it with :func:`relay.push.hooks.make_apns_client`,
 script answers per device token and assert on what arrived::
 
     async with FakeAPNs(key_id="KEY1234567", team_id="TEAM123456") as fake:

@@ -3,7 +3,7 @@
 Why: relay's push sender uses firebase-admin, whose exception classes depend on the exact
 shape of Google's error bodies (``error.status`` and the ``FcmError`` detail's ``errorCode``).
 Tests start this fake on ``127.0.0.1`` port 0, point a Firebase App at it with
-:func:`relay.devtools.push_hooks.make_firebase_app`, script errors per registration token and
+:func:`relay.push.hooks.make_firebase_app`, script errors per registration token and
 assert on what arrived::
 
     async with FakeFCM(project_id="demo", access_token="test-token") as fake:

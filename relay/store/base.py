@@ -13,7 +13,9 @@ from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
+from relay.models.push import DeliveryTrace
 from relay.segments.query import SegmentQuery
+from relay.store.sqlite.push import PushTarget
 from relay.store.sqlite.records import NewEvent, NewMetric
 
 
@@ -65,3 +67,22 @@ class Store(Protocol):
         self, app_id: str, segment: str, query: SegmentQuery, customerio_segment_id: str | None
     ) -> tuple[int, int]:
         """Record the segment's members now; enqueue joins and leaves. (added, removed)"""
+
+    # push
+    async def push_targets(
+        self, app_id: str, token: str | None = None, customer_id: str | None = None
+    ) -> list[PushTarget]: ...
+    async def record_test_delivery(
+        self,
+        app_id: str,
+        delivery_id: str,
+        title: str | None,
+        body: str | None,
+        deep_link: str | None,
+    ) -> None: ...
+    async def record_sent(self, app_id: str, delivery_id: str, tokens: list[str]) -> None: ...
+    async def invalidate_device(
+        self, app_id: str, token: str, reason: str, unregistered_at: float | None
+    ) -> bool: ...
+    async def mark_stale(self, cutoff: float) -> int: ...
+    async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace: ...

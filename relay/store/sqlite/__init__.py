@@ -11,9 +11,10 @@ from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
+from relay.models.push import DeliveryTrace
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
-from relay.store.sqlite import devices, identity, ingest, keys, outbox, queries, segments
+from relay.store.sqlite import devices, identity, ingest, keys, outbox, push, queries, segments
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.engine import Engine, WriteObserver
 from relay.store.sqlite.records import NewEvent, NewMetric, device_model
@@ -160,3 +161,44 @@ class SqliteStore:
                 conn, app_id, segment, query, customerio_segment_id, timeutil.now()
             )
         )
+
+    async def push_targets(
+        self, app_id: str, token: str | None = None, customer_id: str | None = None
+    ) -> list[push.PushTarget]:
+        return await self.engine.read(
+            lambda conn: push.push_targets(conn, app_id, token, customer_id)
+        )
+
+    async def record_test_delivery(
+        self,
+        app_id: str,
+        delivery_id: str,
+        title: str | None,
+        body: str | None,
+        deep_link: str | None,
+    ) -> None:
+        await self.engine.write(
+            lambda conn: push.record_test_delivery(
+                conn, app_id, delivery_id, title, body, deep_link, timeutil.now()
+            )
+        )
+
+    async def record_sent(self, app_id: str, delivery_id: str, tokens: list[str]) -> None:
+        await self.engine.write(
+            lambda conn: push.record_sent(conn, app_id, delivery_id, tokens, timeutil.now())
+        )
+
+    async def invalidate_device(
+        self, app_id: str, token: str, reason: str, unregistered_at: float | None
+    ) -> bool:
+        return await self.engine.write(
+            lambda conn: push.invalidate_device(
+                conn, app_id, token, reason, unregistered_at, timeutil.now()
+            )
+        )
+
+    async def mark_stale(self, cutoff: float) -> int:
+        return await self.engine.write(lambda conn: push.mark_stale(conn, cutoff))
+
+    async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace:
+        return await self.engine.read(lambda conn: push.delivery_trace(conn, app_id, delivery_id))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ulid import ULID
 
 from relay.forward import ops
-from relay.store.sqlite.outbox import enqueue
+from relay.store.sqlite.outbox import enqueue, is_test_delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +70,8 @@ def attribute_conversions(
             ),
         )
         conn.execute("UPDATE events SET attributed = 1 WHERE seq = ?", (event["seq"],))
-        if cursor.rowcount == 1 and first_forward(
-            conn, touch["delivery_id"], touch["token"], "converted"
-        ):
+        forwardable = cursor.rowcount == 1 and not is_test_delivery(conn, touch["delivery_id"])
+        if forwardable and first_forward(conn, touch["delivery_id"], touch["token"], "converted"):
             op = ops.delivery_metric(
                 touch["delivery_id"], touch["token"], "converted", event["occurred_at"]
             )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from relay.forward import ops
 from relay.store.sqlite.attribution import ensure_person, linked_customer
 from relay.store.sqlite.conversions import AttributionRules, attribute_conversions, first_forward
-from relay.store.sqlite.outbox import enqueue
+from relay.store.sqlite.outbox import enqueue, is_test_delivery
 from relay.store.sqlite.records import NewEvent, NewMetric
 
 # Replacement chains are short (one per token refresh); the bound only guards against a cycle.
@@ -136,6 +136,8 @@ def _metric_ops(conn: sqlite3.Connection, since_seq: int) -> list[ops.Op]:
         (since_seq,),
     ):
         delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
+        if is_test_delivery(conn, delivery_id):
+            continue  # relay's own QA push: Customer.io does not know this delivery
         metric = ops.DELIVERY_METRIC.get(m["metric"])
         if metric and first_forward(conn, delivery_id, token, metric):
             found.append(ops.delivery_metric(delivery_id, token, metric, moment))

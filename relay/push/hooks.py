@@ -269,7 +269,7 @@ def _check_aioapns_classes() -> None:
 def _require(condition: bool, hook: str) -> None:
     if not condition:
         raise RuntimeError(
-            f"push library hook missing: {hook}. relay.devtools.push_hooks relies on it to point "
+            f"push library hook missing: {hook}. relay.push.hooks relies on it to point "
             "aioapns/firebase-admin at local endpoints; re-verify the installed version and "
             "update the hook and the pin in pyproject.toml."
         )

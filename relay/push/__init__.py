@@ -1,0 +1,1 @@
+"""Test pushes through APNs (aioapns) and FCM (firebase-admin), and token hygiene."""

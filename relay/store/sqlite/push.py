@@ -1,0 +1,165 @@
+"""Writes and reads for test pushes and token hygiene."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from ulid import ULID
+
+from relay.errors import NotFound
+from relay.models.push import DeliveryTrace, Funnel, TimelineEntry
+from relay.store.sqlite.devices import device_changes
+from relay.store.sqlite.outbox import enqueue
+from relay.store.sqlite.records import DEVICE_COLUMNS, fetch_device
+from relay.timeutil import format_timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    token: str
+    platform: str
+    environment: str
+    status: str
+    push_enabled: bool
+
+
+def _target(row: sqlite3.Row) -> PushTarget:
+    return PushTarget(
+        row["token"], row["platform"], row["environment"], row["status"], bool(row["push_enabled"])
+    )
+
+
+def push_targets(
+    conn: sqlite3.Connection, app_id: str, token: str | None, customer_id: str | None
+) -> list[PushTarget]:
+    """The device of ``token``, or every device of ``customer_id``; 404 if unknown."""
+    if token is not None:
+        row = fetch_device(conn, app_id, token)
+        if row is None:
+            raise NotFound(f"device {token!r} is not registered")
+        return [_target(row)]
+    exists = conn.execute(
+        "SELECT 1 FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
+    ).fetchone()
+    if exists is None:
+        raise NotFound(f"profile {customer_id!r} does not exist")
+    rows = conn.execute(
+        f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND customer_id = ?"
+        " ORDER BY first_seen, id",
+        (app_id, customer_id),
+    )
+    return [_target(row) for row in rows]
+
+
+def record_test_delivery(
+    conn: sqlite3.Connection,
+    app_id: str,
+    delivery_id: str,
+    title: str | None,
+    body: str | None,
+    deep_link: str | None,
+    now: float,
+) -> None:
+    conn.execute(
+        "INSERT INTO test_deliveries (app_id, delivery_id, created_at, title, body, deep_link)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (app_id, delivery_id, now, title, body, deep_link),
+    )
+
+
+def record_sent(
+    conn: sqlite3.Connection, app_id: str, delivery_id: str, tokens: list[str], now: float
+) -> None:
+    """A ``sent`` metric per device, on the profile each has now."""
+    for token in tokens:
+        _record_sent(conn, app_id, delivery_id, token, now)
+
+
+def _record_sent(
+    conn: sqlite3.Connection, app_id: str, delivery_id: str, token: str, now: float
+) -> None:
+    device = fetch_device(conn, app_id, token)
+    conn.execute(
+        "INSERT INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
+        " anonymous_id, delivery_id, occurred_at, received_at, source)"
+        " VALUES (?, ?, 'sent', ?, ?, ?, ?, ?, ?, ?, 'relay')",
+        (
+            app_id,
+            f"relay-sent-{ULID()}",
+            token,
+            device["id"] if device else None,
+            device["customer_id"] if device else None,
+            device["anonymous_id"] if device else None,
+            delivery_id,
+            now,
+            now,
+        ),
+    )
+
+
+def invalidate_device(
+    conn: sqlite3.Connection,
+    app_id: str,
+    token: str,
+    reason: str,
+    unregistered_at: float | None,
+    now: float,
+) -> bool:
+    """Mark a dead token ``invalid`` and tell Customer.io; False if it was re-registered since.
+
+    ``unregistered_at`` is APNs's 410 timestamp: a PUT or refresh after it wins (the app
+    re-registered the token after Apple last saw it invalid).
+    """
+    before = fetch_device(conn, app_id, token)
+    if before is None:
+        return False
+    if unregistered_at is not None and before["token_updated_at"] > unregistered_at:
+        return False
+    conn.execute(
+        "UPDATE devices SET status = 'invalid', invalid_reason = ? WHERE id = ?",
+        (reason, before["id"]),
+    )
+    enqueue(conn, app_id, device_changes(before, None), now)
+    return True
+
+
+def mark_stale(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Active tokens unseen since ``cutoff`` become ``stale`` (any app)."""
+    cursor = conn.execute(
+        "UPDATE devices SET status = 'stale' WHERE status = 'active' AND last_seen < ?", (cutoff,)
+    )
+    return cursor.rowcount
+
+
+_FUNNEL_METRICS = ("sent", "delivered", "opened", "tapped", "deep_link_failed", "converted")
+
+
+def delivery_trace(conn: sqlite3.Connection, app_id: str, delivery_id: str) -> DeliveryTrace:
+    rows = conn.execute(
+        "SELECT occurred_at, metric, token, customer_id, action, deep_link, reason, source"
+        " FROM metrics WHERE app_id = ? AND delivery_id = ? ORDER BY occurred_at, seq",
+        (app_id, delivery_id),
+    ).fetchall()
+    known = conn.execute(
+        "SELECT 1 FROM test_deliveries WHERE app_id = ? AND delivery_id = ?",
+        (app_id, delivery_id),
+    ).fetchone()
+    if not rows and known is None:
+        raise NotFound(f"no delivery {delivery_id!r}")
+    funnel = Funnel()
+    timeline = []
+    for row in rows:
+        if row["metric"] in _FUNNEL_METRICS:
+            setattr(funnel, row["metric"], getattr(funnel, row["metric"]) + 1)
+        detail = {k: row[k] for k in ("action", "deep_link", "reason", "source") if row[k]}
+        timeline.append(
+            TimelineEntry(
+                at=format_timestamp(row["occurred_at"]) or "",
+                metric=row["metric"],
+                token=row["token"],
+                customer_id=row["customer_id"],
+                detail=detail,
+            )
+        )
+    return DeliveryTrace(delivery_id=delivery_id, funnel=funnel, timeline=timeline)
