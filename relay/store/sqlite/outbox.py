@@ -80,3 +80,11 @@ def replay(conn: sqlite3.Connection, app_id: str | None, now: float) -> int:
         (now, *args),
     )
     return cursor.rowcount
+
+
+def is_test_delivery(conn: sqlite3.Connection, delivery_id: str) -> bool:
+    """relay's own QA deliveries stay local: Customer.io does not know their ids."""
+    found = conn.execute(
+        "SELECT 1 FROM test_deliveries WHERE delivery_id = ?", (delivery_id,)
+    ).fetchone()
+    return found is not None
