@@ -24,7 +24,7 @@ from relay.api.middleware import errors_middleware, metrics_middleware
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
 from relay.api.state import LIFECYCLE, METRICS, OPENAPI, PUSH, SETTINGS, STORE, Lifecycle
-from relay.forward.client import TrackClient, track_base_url
+from relay.forward.client import pipelines_client, track_base_url, track_client
 from relay.forward.worker import Forwarder
 from relay.observability import Metrics
 from relay.push.hygiene import mark_stale_tokens
@@ -82,10 +82,14 @@ async def forwarding_context(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     async with aiohttp.ClientSession() as session:
-        client = TrackClient(
-            session, settings.customerio, settings.forwarding.request_timeout_seconds
+        timeout = settings.forwarding.request_timeout_seconds
+        forwarder = Forwarder(
+            app[STORE],
+            track_client(session, settings.customerio, timeout),
+            settings.forwarding,
+            app[METRICS],
+            pipelines=pipelines_client(session, settings.customerio, timeout),
         )
-        forwarder = Forwarder(app[STORE], client, settings.forwarding, app[METRICS])
         task = asyncio.create_task(forwarder.run(), name="relay-forwarder")
         app[LIFECYCLE].forwarder = forwarder
         log.info("forwarding to Customer.io at %s", track_base_url(settings.customerio))

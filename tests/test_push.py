@@ -16,8 +16,8 @@ from relay.devtools.fake_apns import FakeAPNs
 from relay.devtools.fake_fcm import FakeFCM
 from relay.push.providers import FCM_FAKE_TOKEN
 from relay.settings import (
-    AppSettings,
     ApnsSettings,
+    AppSettings,
     CustomerioSettings,
     FcmSettings,
     PushSettings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from relay.api import devices, identity, ingest, operations, outbox, push, segments
 from relay.api.routing import Route
+from relay.compat import pipelines, track
 
 ROUTES: list[Route] = [
     *operations.ROUTES,
@@ -13,4 +14,6 @@ ROUTES: list[Route] = [
     *outbox.ROUTES,
     *push.ROUTES,
     *segments.ROUTES,
+    *pipelines.ROUTES,
+    *track.ROUTES,
 ]

@@ -21,11 +21,11 @@ from relay.api.responses import json_response
 from relay.api.routing import APP_PARAM, Route, caller
 from relay.api.state import METRICS, SETTINGS, STORE
 from relay.errors import FieldError, MalformedRequest, ValidationFailed
+from relay.facts import NewEvent, NewMetric
 from relay.models.common import FieldErrorDoc, IngestResult, Problem, Rejection
 from relay.models.ingest import MAX_BATCH_ITEMS, EventIn, EventsBatch, MetricIn, MetricsBatch
 from relay.settings import Settings
 from relay.store import Store
-from relay.store.sqlite.records import NewEvent, NewMetric
 
 ItemT = TypeVar("ItemT")
 RecordT = TypeVar("RecordT")

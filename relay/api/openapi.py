@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from typing import Any
 import msgspec
 
 from relay import __version__
-from relay.api.routing import Route
+from relay.api.routing import Param, Route
 
 _REF = "#/components/schemas/{name}"
 _STATUS_TEXT = {
@@ -35,6 +36,14 @@ def _members(annotation: Any) -> list[type]:
     return [annotation]
 
 
+def _tag(path: str) -> str:
+    if path.startswith("/v1/"):
+        return path.split("/")[2]
+    if path.startswith(("/cdp/", "/api/")):
+        return "customerio-compatible"
+    return "operations"
+
+
 def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
     structs: list[Any] = []
     for route in routes:
@@ -53,18 +62,29 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
     problem_ref = {"$ref": _REF.format(name="Problem")}
 
     paths: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
     for route in routes:
+        operation_id = route.handler.__name__
+        if operation_id in operation_ids:  # one handler serving two paths (/cdp/v1/b, /batch)
+            operation_id += "_" + re.sub(r"\W+", "_", route.path).strip("_")
+        operation_ids.add(operation_id)
         operation: dict[str, Any] = {
-            "operationId": route.handler.__name__,
+            "operationId": operation_id,
             "summary": route.summary,
             "description": (route.handler.__doc__ or route.summary).strip(),
-            "tags": [route.path.split("/")[2] if route.path.startswith("/v1/") else "operations"],
+            "tags": [_tag(route.path)],
             "responses": {},
         }
         if route.role is not None:
             operation["security"] = [{"bearer": []}]
             operation["x-relay-role"] = route.role
-        if route.params:
+        declared = {p.name for p in route.params}
+        implicit = [
+            Param(name, "path", name.replace("_", " "))
+            for name in re.findall(r"{(\w+)}", route.path)
+            if name not in declared
+        ]
+        if route.params or implicit:
             operation["parameters"] = [
                 {
                     "name": p.name,
@@ -73,7 +93,7 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
                     "description": p.description,
                     "schema": p.schema,
                 }
-                for p in route.params
+                for p in (*route.params, *implicit)
             ]
         if route.body is not None:
             operation["requestBody"] = {

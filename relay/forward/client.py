@@ -1,6 +1,7 @@
-"""Customer.io Track API client: one HTTP request per call, Basic ``site_id:api_key``.
+"""Customer.io API clients: one HTTP request per call. Track uses Basic ``site_id:api_key``,
+Pipelines Basic ``cdp_api_key:``.
 
-It neither retries nor interprets answers; `policy.classify` does that, the worker acts.
+They neither retry nor interpret answers; `policy.classify` does that, the worker acts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import aiohttp
 from relay.settings import CustomerioSettings
 
 REGION_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+PIPELINES_HOSTS = {"us": "https://cdp.customer.io/v1", "eu": "https://cdp-eu.customer.io/v1"}
 BATCH_PATH = "/api/v2/batch"
 
 
@@ -32,13 +34,22 @@ def track_base_url(settings: CustomerioSettings) -> str:
     return (settings.track_url or REGION_HOSTS[settings.region]).rstrip("/")
 
 
-class TrackClient:
+def pipelines_base_url(settings: CustomerioSettings) -> str:
+    return (settings.pipelines_url or PIPELINES_HOSTS[settings.region]).rstrip("/")
+
+
+class ApiClient:
     def __init__(
-        self, session: aiohttp.ClientSession, settings: CustomerioSettings, timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        username: str,
+        password: str,
+        timeout: float,
     ) -> None:
         self._session = session
-        self._base_url = track_base_url(settings)
-        credentials = f"{settings.site_id}:{settings.api_key}".encode()
+        self._base_url = base_url
+        credentials = f"{username}:{password}".encode()
         self._headers = {
             "Authorization": "Basic " + base64.b64encode(credentials).decode("ascii"),
             "Content-Type": "application/json",
@@ -72,3 +83,18 @@ def _parse(text: str) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return text
+
+
+def track_client(
+    session: aiohttp.ClientSession, settings: CustomerioSettings, timeout: float
+) -> ApiClient:
+    return ApiClient(session, track_base_url(settings), settings.site_id, settings.api_key, timeout)
+
+
+def pipelines_client(
+    session: aiohttp.ClientSession, settings: CustomerioSettings, timeout: float
+) -> ApiClient | None:
+    """None without a Pipelines source key: relay then forwards nothing through Pipelines."""
+    if not settings.cdp_api_key:
+        return None
+    return ApiClient(session, pipelines_base_url(settings), settings.cdp_api_key, "", timeout)

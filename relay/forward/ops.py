@@ -20,11 +20,17 @@ from ulid import ULID
 
 BATCH = "batch"
 V1_ANONYMOUS_EVENT = "POST /api/v1/events"
+PIPELINES = "PIPELINES"  # endpoint "PIPELINES POST /screen": a call to the Pipelines API
 
 DEEP_LINK_FAILED_EVENT = "Deep Link Failed"
 ACTION_TAPPED_EVENT = "Push Action Tapped"
 # relay metric → Customer.io delivery metric (tapped counts as the delivery's open)
-DELIVERY_METRIC = {"delivered": "delivered", "opened": "opened", "tapped": "opened"}
+DELIVERY_METRIC = {
+    "delivered": "delivered",
+    "opened": "opened",
+    "tapped": "opened",
+    "converted": "converted",  # as reported by an SDK; relay's own conversions go directly
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +186,10 @@ def manual_segment(segment_id: str, action: str, customer_ids: list[str]) -> Op:
         {"ids": customer_ids},
         endpoint=f"POST /api/v1/segments/{segment_id}/{action}",
     )
+
+
+def pipelines_call(call_type: str, call: dict[str, Any]) -> Op:
+    """A Pipelines call relay has no model for (screen, page, group, alias…), passed on as is."""
+    owner = call.get("userId") or call.get("anonymousId") or call.get("messageId") or "none"
+    lane = person_lane(owner) if call.get("userId") else anonymous_lane(str(owner))
+    return Op(lane, {**call, "type": call_type}, endpoint=f"{PIPELINES} POST /{call_type}")

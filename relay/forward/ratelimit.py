@@ -16,8 +16,8 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         async with self._lock:
-            now = self._clock()
-            wait = self._next_slot - now
-            self._next_slot = max(now, self._next_slot) + self._interval
-            if wait > 0:
+            # The next slot counts from when this request really goes, not from when it was
+            # due: a sleep that overshoots must not let the following request come closer.
+            while (wait := self._next_slot - self._clock()) > 0:
                 await asyncio.sleep(wait)
+            self._next_slot = self._clock() + self._interval

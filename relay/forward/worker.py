@@ -20,8 +20,8 @@ import random
 import time
 from collections.abc import Callable
 
-from relay.forward.client import BATCH_PATH, TrackClient
-from relay.forward.ops import BATCH
+from relay.forward.client import BATCH_PATH, Answer, ApiClient
+from relay.forward.ops import BATCH, PIPELINES
 from relay.forward.policy import Decision, Verdict, backoff, classify
 from relay.forward.ratelimit import RateLimiter
 from relay.forward.state import OutboxRow, Retry, Settlement
@@ -56,14 +56,16 @@ class Forwarder:
     def __init__(
         self,
         store: Store,
-        client: TrackClient,
+        client: ApiClient,
         settings: ForwardingSettings,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         rand: random.Random | None = None,
+        pipelines: ApiClient | None = None,
     ) -> None:
         self._store = store
         self._client = client
+        self.pipelines = pipelines
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
@@ -153,23 +155,35 @@ class Forwarder:
         else:
             method, path = rows[0].endpoint.split(" ", 1)
             body = rows[0].payload.encode()
+        client = self._client
+        if method == PIPELINES:
+            method, path = path.split(" ", 1)
+            client = self.pipelines
         await self._limiter.acquire()
-        answer = await self._client.send(method, path, body)
-        decision = classify(answer.status, answer.body, answer.retry_after, answer.error, now)
-        self._apply(decision, rows, settlement)
+        if client is None:
+            answer = Answer(None, None, None, 0.0, "no [customerio] cdp_api_key for Pipelines")
+        else:
+            answer = await client.send(method, path, body)
+        # Backoff and Retry-After count from the answer (a slow answer must not eat the wait).
+        answered_at = self._clock()
+        decision = classify(
+            answer.status, answer.body, answer.retry_after, answer.error, answered_at
+        )
+        self._apply(decision, rows, settlement, answered_at)
         await asyncio.shield(self._store.settle_outbox(settlement))
         self._observe(path, answer.status, answer.seconds, settlement, decision, len(rows))
         if decision.verdict is Verdict.RETRY:
             blocked.update(r.lane for r in rows)
             self._failures += 1
             if decision.retry_after:
-                self._paused_until = self._clock() + decision.retry_after
+                self._paused_until = answered_at + decision.retry_after
             return False
         self._failures = 0
         return True
 
-    def _apply(self, decision: Decision, rows: list[OutboxRow], settlement: Settlement) -> None:
-        now = settlement.attempted_at
+    def _apply(
+        self, decision: Decision, rows: list[OutboxRow], settlement: Settlement, now: float
+    ) -> None:
         if decision.verdict is Verdict.DELIVERED:
             settlement.delivered += [r.seq for r in rows]
         elif decision.verdict is Verdict.PARTIAL:

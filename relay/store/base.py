@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from relay.compat.actions import Call
+from relay.facts import NewEvent, NewMetric
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role
 from relay.models.devices import Device, DeviceDetail, DevicePut
@@ -16,7 +18,6 @@ from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
 from relay.segments.query import SegmentQuery
 from relay.store.sqlite.push import PushTarget
-from relay.store.sqlite.records import NewEvent, NewMetric
 
 
 class Store(Protocol):
@@ -86,3 +87,7 @@ class Store(Protocol):
     ) -> bool: ...
     async def mark_stale(self, cutoff: float) -> int: ...
     async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace: ...
+
+    # Customer.io-compatible calls
+    async def apply_calls(self, app_id: str, calls: list[Call]) -> int:
+        """Apply each call once per message id, all in one commit; returns how many were new."""

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from relay import timeutil
+from relay.compat.actions import Call
+from relay.facts import NewEvent, NewMetric
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
 from relay.models.devices import Device, DeviceDetail, DevicePut
@@ -14,10 +16,20 @@ from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
-from relay.store.sqlite import devices, identity, ingest, keys, outbox, push, queries, segments
+from relay.store.sqlite import (
+    compat,
+    devices,
+    identity,
+    ingest,
+    keys,
+    outbox,
+    push,
+    queries,
+    segments,
+)
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.engine import Engine, WriteObserver
-from relay.store.sqlite.records import NewEvent, NewMetric, device_model
+from relay.store.sqlite.records import device_model
 
 
 class SqliteStore:
@@ -202,3 +214,8 @@ class SqliteStore:
 
     async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace:
         return await self.engine.read(lambda conn: push.delivery_trace(conn, app_id, delivery_id))
+
+    async def apply_calls(self, app_id: str, calls: list[Call]) -> int:
+        return await self.engine.write(
+            lambda conn: compat.apply_calls(conn, app_id, calls, timeutil.now(), self._rules)
+        )

@@ -6,11 +6,11 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.store.sqlite.attribution import ensure_person, linked_customer
 from relay.store.sqlite.conversions import AttributionRules, attribute_conversions, first_forward
 from relay.store.sqlite.outbox import enqueue, is_test_delivery
-from relay.store.sqlite.records import NewEvent, NewMetric
 
 # Replacement chains are short (one per token refresh); the bound only guards against a cycle.
 _MAX_REPLACEMENT_HOPS = 16

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 
 from relay.models.common import Counts
 from relay.models.devices import Device, MetricView
@@ -19,35 +18,6 @@ METRIC_COLUMNS = (
     "client_id, metric, token, delivery_id, customer_id, occurred_at, received_at,"
     " action, deep_link, reason, source"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NewMetric:
-    """A validated metric, ready to store."""
-
-    client_id: str
-    metric: str
-    token: str
-    delivery_id: str | None
-    occurred_at: float
-    action: str | None = None
-    deep_link: str | None = None
-    reason: str | None = None
-    source: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """A validated conversion event, name already aliased."""
-
-    client_id: str
-    name: str
-    original_name: str
-    customer_id: str | None
-    anonymous_id: str | None
-    token: str | None
-    occurred_at: float
-    properties: str
 
 
 def fetch_device(conn: sqlite3.Connection, app_id: str, token: str) -> sqlite3.Row | None:

@@ -38,8 +38,10 @@ def sync_members(
         for row in conn.execute(
             "SELECT customer_id FROM segment_members WHERE app_id = ? AND segment = ?"
             " AND customer_id NOT IN (SELECT customer_id FROM temp.current_members)"
+            # a profile merged away since: telling Customer.io would recreate the person
+            " AND customer_id IN (SELECT customer_id FROM profiles WHERE app_id = ?)"
             " ORDER BY customer_id",
-            (app_id, segment),
+            (app_id, segment, app_id),
         )
     ]
     conn.execute("DELETE FROM segment_members WHERE app_id = ? AND segment = ?", (app_id, segment))

@@ -1,0 +1,128 @@
+"""The Customer.io wire conventions of the compatible routes: bodies (JSON or text/plain, gzip
+or not), credentials (app keys presented as Customer.io clients present theirs), answers
+(exactly ``200 {}``) and Customer.io's error shapes instead of problem+json."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from relay.api.state import SETTINGS, STORE
+from relay.errors import RelayError, Unavailable
+from relay.keys import KeyRecord
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_INFLATED_BYTES = 4 * 1024 * 1024
+
+
+class Shape(enum.Enum):
+    PIPELINES = "pipelines"  # {"code", "message"}
+    TRACK_V1 = "track_v1"  # {"meta": {"errors": [...]}}
+    TRACK_V2 = "track_v2"  # {"errors": [{"reason", "field", "message"}]}
+
+
+class CompatError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_body(shape: Shape, error: CompatError) -> dict[str, Any]:
+    if shape is Shape.PIPELINES:
+        return {"code": error.code, "message": error.message}
+    if shape is Shape.TRACK_V1:
+        return {"meta": {"errors": [error.message]}}
+    return {"errors": [{"reason": error.code, "field": error.field, "message": error.message}]}
+
+
+def ok() -> web.Response:
+    """Customer.io's success answer, exactly: 200 ``{}``."""
+    return web.Response(body=b"{}", content_type="application/json")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def customerio_errors(shape: Shape) -> Callable[[Handler], Handler]:
+    """Answer this route's failures in Customer.io's shape; 503 tells clients to keep data."""
+
+    def decorate(handler: Handler) -> Handler:
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except CompatError as error:
+                failure = error
+            except Unavailable as error:
+                failure = CompatError(503, "unavailable", error.detail)
+            except RelayError as error:
+                failure = CompatError(error.status, "invalid_request", error.detail)
+            response = web.json_response(error_body(shape, failure), status=failure.status)
+            if failure.status in (429, 503):
+                response.headers["Retry-After"] = "5"
+            return response
+
+        wrapper.__name__, wrapper.__doc__ = handler.__name__, handler.__doc__
+        return wrapper
+
+    return decorate
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body as JSON, whatever the content type (Android sends text/plain), gzip or not."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise CompatError(413, "too_large", f"body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise CompatError(413, "too_large", f"body is larger than {MAX_BODY_BYTES} bytes") from None
+    if raw[:2] == b"\x1f\x8b":  # aiohttp already inflates Content-Encoding: gzip itself
+        raw = _gunzip(raw)
+    try:
+        return msgspec.json.decode(raw) if raw.strip() else {}
+    except (msgspec.DecodeError, RecursionError):
+        raise CompatError(400, "invalid_json", "body is not valid JSON") from None
+
+
+def _gunzip(raw: bytes) -> bytes:
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(raw, MAX_INFLATED_BYTES)
+    except zlib.error:
+        raise CompatError(400, "invalid_gzip", "body is not valid gzip") from None
+    if inflater.unconsumed_tail:
+        raise CompatError(413, "too_large", f"inflated body over {MAX_INFLATED_BYTES} bytes")
+    return inflated
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, _, password = decoded.partition(":")
+    return username, password
+
+
+def bearer_token(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def app_for_key(request: web.Request, key: str | None) -> str:
+    """The app of a relay key presented as a Customer.io credential; 401 if unknown."""
+    record: KeyRecord | None = None
+    if key:
+        record = await request.app[STORE].authenticate(key)
+    if record is None or record.app_id not in request.app[SETTINGS].app_ids:
+        raise CompatError(401, "unauthorized", "unknown or missing API key")
+    return record.app_id
