@@ -14,6 +14,7 @@ from relay.models.devices import DevicePut
 class UpsertDevice:
     token: str
     body: DevicePut
+    platform_given: bool = True  # False: keep a known device's platform (SDKs may omit it)
 
 
 @dataclass(frozen=True, slots=True)

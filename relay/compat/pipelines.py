@@ -14,6 +14,7 @@ Calls de-duplicate on ``messageId`` (or deliveryId+metric+recipient for delivery
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +52,8 @@ from relay.forward import ops
 from relay.models.devices import DevicePut
 from relay.models.fields import TOKEN_PATTERN
 from relay.settings import Settings
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/cdp/v1"
 DEVICE_EVENTS = ("Device Created or Updated", "Device Deleted")
@@ -102,17 +105,17 @@ def translate(call: dict[str, Any], call_type: str, settings: Settings, now: flo
     properties = call.get("properties") if isinstance(call.get("properties"), dict) else {}
     actions: list[Action] = []
     if call_type == "identify":
-        traits = call.get("traits") if isinstance(call.get("traits"), dict) else {}
+        traits = dict(call.get("traits")) if isinstance(call.get("traits"), dict) else {}
         if user_id:
-            attributes = _scalars(traits)
-            email = attributes.pop("email", None)
+            email = traits.pop("email", None)
+            attributes = {k: v for k, v in traits.items() if isinstance(k, str)}
             actions.append(
                 Identify(
                     user_id, anonymous_id, email if isinstance(email, str) else None, attributes
                 )
             )
         else:
-            actions.append(Forward(ops.pipelines_call("identify", call)))
+            actions.extend(_passthrough("identify", call, settings, at))
     elif call_type == "track":
         event = call.get("event")
         if event in DEVICE_EVENTS:
@@ -122,13 +125,13 @@ def translate(call: dict[str, Any], call_type: str, settings: Settings, now: flo
                 if event == "Device Deleted":
                     actions.append(LeaveDevice(token, user_id))
                 else:
-                    actions.append(
-                        UpsertDevice(token, _device_put(device, properties, user_id, anonymous_id))
-                    )
+                    body = _device_put(device, properties, user_id, anonymous_id)
+                    given = device.get("type") in ("ios", "android")
+                    actions.append(UpsertDevice(token, body, given))
         elif event == DELIVERY_EVENT:
             metric = _delivery_metric(properties, message_id, at)
             if metric is None:
-                actions.append(Forward(ops.pipelines_call("track", call)))
+                actions.extend(_passthrough("track", call, settings, at))
             else:
                 message_id = metric.client_id
                 actions.append(RecordMetric(metric))
@@ -149,8 +152,25 @@ def translate(call: dict[str, Any], call_type: str, settings: Settings, now: flo
                 )
             )
     elif call_type in FORWARDED_TYPES:
-        actions.append(Forward(ops.pipelines_call(call_type, call)))
+        actions.extend(_passthrough(call_type, call, settings, at))
     return Call(message_id, tuple(actions))
+
+
+def _passthrough(
+    call_type: str, call: dict[str, Any], settings: Settings, at: float
+) -> list[Action]:
+    """A call relay does not model goes on to Customer.io: through Pipelines when relay has a
+    Pipelines key; else screens and pages of a known user as Track person operations; else
+    nowhere (logged), since Track cannot express it."""
+    if settings.customerio.cdp_api_key:
+        return [Forward(ops.pipelines_call(call_type, call))]
+    user_id = _text(call.get("userId"))
+    name = call.get("name")
+    if call_type in ("screen", "page") and user_id and isinstance(name, str) and name:
+        properties = call.get("properties") if isinstance(call.get("properties"), dict) else {}
+        return [Forward(ops.person_view(user_id, call_type, name, properties, at))]
+    log.info("not forwarded (no [customerio] cdp_api_key): a %s call", call_type)
+    return []
 
 
 def _device_put(

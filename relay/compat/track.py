@@ -92,7 +92,8 @@ def device_call(customer_id: str, token: str, platform: Any, fields: dict[str, A
     custom = _scalars(attributes)
     if custom:
         values["attributes"] = dict(list(custom.items())[:300])
-    return Call(None, (UpsertDevice(token, DevicePut(**values)),))
+    given = platform in ("ios", "android")
+    return Call(None, (UpsertDevice(token, DevicePut(**values), given),))
 
 
 def event_call(
@@ -212,6 +213,10 @@ async def put_device(request: web.Request) -> web.Response:
     token = _token(device.get("id"))
     if token is None:
         raise CompatError(400, "invalid", "device.id must be a device token", "device.id")
+    if device.get("platform") not in ("ios", "android"):
+        raise CompatError(
+            400, "invalid", "device.platform must be ios or android", "device.platform"
+        )
     call = device_call(_path_id(request), token, device.get("platform"), device)
     return await _apply(request, [call])
 

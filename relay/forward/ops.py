@@ -193,3 +193,17 @@ def pipelines_call(call_type: str, call: dict[str, Any]) -> Op:
     owner = call.get("userId") or call.get("anonymousId") or call.get("messageId") or "none"
     lane = person_lane(owner) if call.get("userId") else anonymous_lane(str(owner))
     return Op(lane, {**call, "type": call_type}, endpoint=f"{PIPELINES} POST /{call_type}")
+
+
+def person_view(
+    customer_id: str, kind: str, name: str, attributes: Mapping[str, Any], timestamp: float
+) -> Op:
+    """A screen or page view of a known person (Track v2 ``screen``/``page``)."""
+    payload = {
+        **_person(customer_id),
+        "action": kind,
+        "name": name,
+        "timestamp": int(timestamp),
+        "attributes": dict(attributes),
+    }
+    return Op(person_lane(customer_id), payload)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import msgspec
+
 from relay.compat.actions import (
     Call,
     Forward,
@@ -58,7 +60,10 @@ def _apply(
     conn: sqlite3.Connection, app_id: str, action: object, now: float, rules: AttributionRules
 ) -> None:
     match action:
-        case UpsertDevice(token, body):
+        case UpsertDevice(token, body, platform_given):
+            known = None if platform_given else fetch_device(conn, app_id, token)
+            if known is not None:
+                body = msgspec.structs.replace(body, platform=known["platform"])
             devices.put_device(conn, app_id, token, body, now, rules)
         case LeaveDevice(token, customer_id):
             device = fetch_device(conn, app_id, token)
