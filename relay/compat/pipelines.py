@@ -15,7 +15,6 @@ Calls de-duplicate on ``messageId`` (or deliveryId+metric+recipient for delivery
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +36,7 @@ from relay.compat.actions import (
     UpsertDevice,
 )
 from relay.compat.timestamps import moment
+from relay.compat.values import DEVICE_FIELDS, is_token, scalars, text
 from relay.compat.wire import (
     CompatError,
     Shape,
@@ -50,7 +50,6 @@ from relay.compat.wire import (
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.models.devices import DevicePut
-from relay.models.fields import TOKEN_PATTERN
 from relay.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,41 +64,13 @@ METRICS = {
     "converted": "converted",
 }
 FORWARDED_TYPES = ("screen", "page", "group", "alias")
-# SDK device attributes → relay device fields
-DEVICE_FIELDS = {
-    "app_version": "app_version",
-    "device_os": "os_version",
-    "device_model": "device_model",
-    "device_locale": "locale",
-    "timezone": "timezone",
-}
-
-_TOKEN = re.compile(TOKEN_PATTERN)
-
-
-def _text(value: Any, limit: int = 128) -> str | None:
-    if isinstance(value, str) and value and len(value.encode()) <= limit:
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _scalars(values: Any) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        return {}
-    return {
-        k: v
-        for k, v in values.items()
-        if isinstance(k, str) and isinstance(v, str | int | float | bool) and len(k) <= 150
-    }
 
 
 def translate(call: dict[str, Any], call_type: str, settings: Settings, now: float) -> Call:
     """One Pipelines call → relay actions."""
-    message_id = _text(call.get("messageId"), 256)
-    user_id = _text(call.get("userId"))
-    anonymous_id = _text(call.get("anonymousId"))
+    message_id = text(call.get("messageId"), 256)
+    user_id = text(call.get("userId"))
+    anonymous_id = text(call.get("anonymousId"))
     at = moment(call.get("timestamp") or call.get("originalTimestamp"), now)
     context = call.get("context") if isinstance(call.get("context"), dict) else {}
     properties = call.get("properties") if isinstance(call.get("properties"), dict) else {}
@@ -121,7 +92,7 @@ def translate(call: dict[str, Any], call_type: str, settings: Settings, now: flo
         if event in DEVICE_EVENTS:
             device = context.get("device") if isinstance(context.get("device"), dict) else {}
             token = device.get("token")
-            if isinstance(token, str) and _TOKEN.match(token) and len(token) <= 4096:
+            if is_token(token):
                 if event == "Device Deleted":
                     actions.append(LeaveDevice(token, user_id))
                 else:
@@ -164,7 +135,7 @@ def _passthrough(
     nowhere (logged), since Track cannot express it."""
     if settings.customerio.cdp_api_key:
         return [Forward(ops.pipelines_call(call_type, call))]
-    user_id = _text(call.get("userId"))
+    user_id = text(call.get("userId"))
     name = call.get("name")
     if call_type in ("screen", "page") and user_id and isinstance(name, str) and name:
         properties = call.get("properties") if isinstance(call.get("properties"), dict) else {}
@@ -192,7 +163,7 @@ def _device_put(
         if isinstance(properties.get(theirs), str):
             values[ours] = properties[theirs][:256]
     known = {*DEVICE_FIELDS, "push_enabled"}
-    extra = {k: v for k, v in _scalars(properties).items() if k not in known}
+    extra = {k: v for k, v in scalars(properties).items() if k not in known}
     if extra:
         values["attributes"] = dict(list(extra.items())[:300])
     return DevicePut(**values)
@@ -201,10 +172,10 @@ def _device_put(
 def _delivery_metric(
     properties: dict[str, Any], message_id: str | None, at: float
 ) -> NewMetric | None:
-    delivery_id = _text(properties.get("deliveryId"))
+    delivery_id = text(properties.get("deliveryId"))
     metric = METRICS.get(properties.get("metric"))  # type: ignore[arg-type]
     token = properties.get("recipient")
-    if not (delivery_id and metric and isinstance(token, str) and _TOKEN.match(token)):
+    if not (delivery_id and metric and is_token(token)):
         return None
     reported = properties.get("metric")
     return NewMetric(

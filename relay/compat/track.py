@@ -7,7 +7,6 @@ rules and forwarding; other operations are forwarded to Customer.io as they came
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -27,8 +26,8 @@ from relay.compat.actions import (
     RecordMetric,
     UpsertDevice,
 )
-from relay.compat.pipelines import DEVICE_FIELDS, _scalars, _text
 from relay.compat.timestamps import moment
+from relay.compat.values import DEVICE_FIELDS, object_of, scalars, text, token_or_none
 from relay.compat.wire import (
     CompatError,
     Shape,
@@ -41,23 +40,13 @@ from relay.compat.wire import (
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.models.devices import DevicePut
-from relay.models.fields import TOKEN_PATTERN
 from relay.settings import Settings
 
 PUSH_METRICS = {"delivered": "delivered", "opened": "opened", "converted": "converted"}
-_TOKEN = re.compile(TOKEN_PATTERN)
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _token(value: Any) -> str | None:
-    return value if isinstance(value, str) and _TOKEN.match(value) and len(value) <= 4096 else None
 
 
 def identify_call(customer_id: str, attributes: dict[str, Any]) -> Call:
-    values = _scalars(attributes)
+    values = scalars(attributes)
     email = values.pop("email", None)
     anonymous_id = values.pop("anonymous_id", None)
     values.pop("id", None)
@@ -75,7 +64,7 @@ def identify_call(customer_id: str, attributes: dict[str, Any]) -> Call:
 
 
 def device_call(customer_id: str, token: str, platform: Any, fields: dict[str, Any]) -> Call:
-    attributes = {**_object(fields.get("attributes")), **_scalars(fields)}
+    attributes = {**object_of(fields.get("attributes")), **scalars(fields)}
     for reserved in ("id", "token", "platform", "last_used"):
         attributes.pop(reserved, None)
     values: dict[str, Any] = {
@@ -89,7 +78,7 @@ def device_call(customer_id: str, token: str, platform: Any, fields: dict[str, A
         value = attributes.pop(theirs, None)
         if isinstance(value, str):
             values[ours] = value[:256]
-    custom = _scalars(attributes)
+    custom = scalars(attributes)
     if custom:
         values["attributes"] = dict(list(custom.items())[:300])
     given = platform in ("ios", "android")
@@ -108,7 +97,7 @@ def event_call(
 ) -> Call:
     if not isinstance(name, str) or not name.strip():
         raise CompatError(400, "invalid", "name is required", "name")
-    client_id = _text(event_id) or f"relay-{ULID()}"
+    client_id = text(event_id) or f"relay-{ULID()}"
     event = NewEvent(
         client_id=client_id,
         name=settings.events.canonical_name(name.strip()[:100]),
@@ -117,16 +106,16 @@ def event_call(
         anonymous_id=anonymous_id,
         token=None,
         occurred_at=moment(timestamp, now),
-        properties=msgspec.json.encode(_object(data)).decode(),
+        properties=msgspec.json.encode(object_of(data)).decode(),
     )
-    return Call(_text(event_id), (RecordEvent(event),))
+    return Call(text(event_id), (RecordEvent(event),))
 
 
 def metric_call(
     delivery_id: Any, metric: Any, token: Any, timestamp: Any, now: float, raw: dict[str, Any]
 ) -> Call:
-    ours, token = PUSH_METRICS.get(metric), _token(token)  # type: ignore[arg-type]
-    delivery_id = _text(delivery_id)
+    ours, token = PUSH_METRICS.get(metric), token_or_none(token)  # type: ignore[arg-type]
+    delivery_id = text(delivery_id)
     if not (ours and token and delivery_id):
         # not a push metric relay can place on a device: Customer.io gets it as it came
         return Call(None, (Forward(ops.Op("metrics", raw, endpoint="POST /api/v1/metrics")),))
@@ -137,17 +126,17 @@ def metric_call(
 
 def v2_call(op: dict[str, Any], settings: Settings, now: float) -> Call:
     """One ``/api/v2/batch`` operation."""
-    identifiers = _object(op.get("identifiers"))
-    customer_id = _text(identifiers.get("id"))
+    identifiers = object_of(op.get("identifiers"))
+    customer_id = text(identifiers.get("id"))
     action, kind = op.get("action"), op.get("type")
-    device = _object(op.get("device"))
-    attributes = _object(op.get("attributes"))
+    device = object_of(op.get("device"))
+    attributes = object_of(op.get("attributes"))
     if kind == "person" and customer_id:
         if action == "identify":
             return identify_call(customer_id, attributes)
-        if action == "add_device" and _token(device.get("token")):
+        if action == "add_device" and token_or_none(device.get("token")):
             return device_call(customer_id, device["token"], device.get("platform"), device)
-        if action == "delete_device" and _token(device.get("token")):
+        if action == "delete_device" and token_or_none(device.get("token")):
             return Call(None, (LeaveDevice(device["token"], customer_id),))
         if action == "event":
             return event_call(
@@ -161,8 +150,8 @@ def v2_call(op: dict[str, Any], settings: Settings, now: float) -> Call:
                 now,
             )
     if kind == "person" and action == "merge":
-        primary, secondary = _object(op.get("primary")), _object(op.get("secondary"))
-        if _text(primary.get("id")) and _text(secondary.get("id")):
+        primary, secondary = object_of(op.get("primary")), object_of(op.get("secondary"))
+        if text(primary.get("id")) and text(secondary.get("id")):
             return Call(None, (Merge(primary["id"], secondary["id"]),))
     if kind == "delivery" and action == "event":
         return metric_call(
@@ -185,7 +174,7 @@ async def _apply(request: web.Request, calls: list[Call]) -> web.Response:
 
 
 def _path_id(request: web.Request, name: str = "identifier") -> str:
-    value = _text(request.match_info[name], 150)
+    value = text(request.match_info[name], 150)
     if value is None:
         raise CompatError(400, "invalid", f"{name} must be 1-150 bytes", name)
     return value
@@ -194,7 +183,7 @@ def _path_id(request: web.Request, name: str = "identifier") -> str:
 @customerio_errors(Shape.TRACK_V1)
 async def put_customer(request: web.Request) -> web.Response:
     """Identify (``PUT /api/v1/customers/{identifier}``)."""
-    body = _object(await read_json(request))
+    body = object_of(await read_json(request))
     return await _apply(request, [identify_call(_path_id(request), body)])
 
 
@@ -209,8 +198,8 @@ async def delete_customer(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V1)
 async def put_device(request: web.Request) -> web.Response:
     """Add or update a device (``PUT /api/v1/customers/{identifier}/devices``)."""
-    device = _object(_object(await read_json(request)).get("device"))
-    token = _token(device.get("id"))
+    device = object_of(object_of(await read_json(request)).get("device"))
+    token = token_or_none(device.get("id"))
     if token is None:
         raise CompatError(400, "invalid", "device.id must be a device token", "device.id")
     if device.get("platform") not in ("ios", "android"):
@@ -224,7 +213,7 @@ async def put_device(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V1)
 async def delete_device(request: web.Request) -> web.Response:
     """The device leaves the person (``DELETE …/devices/{device_id}``)."""
-    token = _token(request.match_info["device_id"])
+    token = token_or_none(request.match_info["device_id"])
     if token is None:
         raise CompatError(400, "invalid", "device_id must be a device token", "device_id")
     return await _apply(request, [Call(None, (LeaveDevice(token, _path_id(request)),))])
@@ -233,7 +222,7 @@ async def delete_device(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V1)
 async def customer_event(request: web.Request) -> web.Response:
     """A person's event (``POST /api/v1/customers/{identifier}/events``)."""
-    body = _object(await read_json(request))
+    body = object_of(await read_json(request))
     call = event_call(
         request.app[SETTINGS],
         body.get("name"),
@@ -250,13 +239,13 @@ async def customer_event(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V1)
 async def anonymous_event(request: web.Request) -> web.Response:
     """An anonymous event (``POST /api/v1/events``)."""
-    body = _object(await read_json(request))
+    body = object_of(await read_json(request))
     call = event_call(
         request.app[SETTINGS],
         body.get("name"),
         body.get("data"),
         None,
-        _text(body.get("anonymous_id")),
+        text(body.get("anonymous_id")),
         body.get("id"),
         body.get("timestamp"),
         timeutil.now(),
@@ -267,7 +256,7 @@ async def anonymous_event(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V1)
 async def metrics(request: web.Request) -> web.Response:
     """A delivery metric (``POST /api/v1/metrics``)."""
-    body = _object(await read_json(request))
+    body = object_of(await read_json(request))
     call = metric_call(
         body.get("delivery_id"),
         body.get("metric"),
@@ -282,7 +271,7 @@ async def metrics(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V1)
 async def push_events(request: web.Request) -> web.Response:
     """The deprecated push metric (``POST /api/v1/push/events``)."""
-    body = _object(await read_json(request))
+    body = object_of(await read_json(request))
     raw = {"delivery_id": body.get("delivery_id"), "metric": body.get("event")}
     if body.get("device_id"):
         raw["recipient"] = body["device_id"]
@@ -302,7 +291,7 @@ async def push_events(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V1)
 async def merge_customers(request: web.Request) -> web.Response:
     """Merge two people (``POST /api/v1/merge_customers``)."""
-    body = _object(await read_json(request))
+    body = object_of(await read_json(request))
     op = {"type": "person", "action": "merge", **body}
     return await _apply(request, [v2_call(op, request.app[SETTINGS], timeutil.now())])
 
@@ -310,17 +299,17 @@ async def merge_customers(request: web.Request) -> web.Response:
 @customerio_errors(Shape.TRACK_V2)
 async def v2_batch(request: web.Request) -> web.Response:
     """``POST /api/v2/batch``."""
-    items = _object(await read_json(request)).get("batch")
+    items = object_of(await read_json(request)).get("batch")
     if not isinstance(items, list):
         raise CompatError(400, "invalid", "batch must be an array", "batch")
     settings, now = request.app[SETTINGS], timeutil.now()
-    return await _apply(request, [v2_call(_object(op), settings, now) for op in items])
+    return await _apply(request, [v2_call(object_of(op), settings, now) for op in items])
 
 
 @customerio_errors(Shape.TRACK_V2)
 async def v2_entity(request: web.Request) -> web.Response:
     """``POST /api/v2/entity``."""
-    op = _object(await read_json(request))
+    op = object_of(await read_json(request))
     return await _apply(request, [v2_call(op, request.app[SETTINGS], timeutil.now())])
 
 
