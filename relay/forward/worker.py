@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable
 
-from relay.forward.client import BATCH_PATH, Answer, ApiClient
+from relay.forward.client import BATCH_PATH, ApiClient
 from relay.forward.ops import BATCH, PIPELINES
 from relay.forward.policy import Decision, Verdict, backoff, classify
 from relay.forward.ratelimit import RateLimiter
@@ -103,7 +103,10 @@ class Forwarder:
         now = self._clock()
         if now < self._paused_until:
             return False
-        ready = ready_rows(await self._store.outbox_window(WINDOW), now)
+        window = await self._store.outbox_window(WINDOW)
+        if not window:
+            self._failures = 0  # nothing left to fail on: not degraded
+        ready = ready_rows(window, now)
         blocked: set[str] = set()
         sent = False
         for rows in self._requests(ready, blocked):
@@ -160,10 +163,13 @@ class Forwarder:
             method, path = path.split(" ", 1)
             client = self.pipelines
         await self._limiter.acquire()
-        if client is None:
-            answer = Answer(None, None, None, 0.0, "no [customerio] cdp_api_key for Pipelines")
-        else:
-            answer = await client.send(method, path, body)
+        if client is None:  # queued while a Pipelines key was set; it is gone now
+            settlement.dead += [
+                (r.seq, "no [customerio] cdp_api_key to send it with") for r in rows
+            ]
+            await self._store.settle_outbox(settlement)
+            return True
+        answer = await client.send(method, path, body)
         # Backoff and Retry-After count from the answer (a slow answer must not eat the wait).
         answered_at = self._clock()
         decision = classify(
