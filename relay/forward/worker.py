@@ -118,8 +118,9 @@ class Forwarder:
 
     def _requests(self, ready: list[OutboxRow], blocked: set[str]):  # type: ignore[no-untyped-def]
         """Yield requests lazily so lanes blocked by an earlier failure are skipped."""
-        # Anonymous events (v1) live in their own lanes and wait for nothing: they go first,
-        # so that an identify merging them (waiting on their lane) can follow in a batch.
+        # Single-request operations (v1: anonymous events, manual segments; Pipelines calls)
+        # wait for nothing: they go first, so that an identify merging anonymous events
+        # (waiting on their lane) can follow in a batch.
         for row in ready:
             if row.endpoint != BATCH and row.lane not in blocked:
                 yield [row]
@@ -162,13 +163,13 @@ class Forwarder:
         if method == PIPELINES:
             method, path = path.split(" ", 1)
             client = self.pipelines
-        await self._limiter.acquire()
         if client is None:  # queued while a Pipelines key was set; it is gone now
             settlement.dead += [
                 (r.seq, "no [customerio] cdp_api_key to send it with") for r in rows
             ]
             await self._store.settle_outbox(settlement)
             return True
+        await self._limiter.acquire()
         answer = await client.send(method, path, body)
         # Backoff and Retry-After count from the answer (a slow answer must not eat the wait).
         answered_at = self._clock()
