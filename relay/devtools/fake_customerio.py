@@ -32,7 +32,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -48,6 +48,7 @@ from relay.devtools.fake_routes import (
     partial_failure_body,
     unauthorized_body,
 )
+from relay.devtools.local_server import LocalAiohttpServer
 from relay.devtools.spec_errors import Issue
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeCustomerIO:
+class FakeCustomerIO(LocalAiohttpServer):
     """Customer.io Track (v1, v2) and Pipelines endpoints on a local port; see the module doc.
 
     Credentials left ``None`` are not checked. ``validate=False`` skips schema validation (it
@@ -164,8 +165,6 @@ class FakeCustomerIO:
         self.requests: list[RecordedRequest] = []
         self.invalid: list[tuple[str, list[str]]] = []
         self._script: deque[tuple[str | None, Reply]] = deque()
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -182,42 +181,6 @@ class FakeCustomerIO:
         app.router.add_post(f"{CONTROL_PREFIX}/reset", self._post_reset)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0 = any free port); returns :attr:`url`."""
-        if self._runner is not None:
-            raise RuntimeError("already started")
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        bound_host, bound_port = runner.addresses[0][:2]
-        self._runner = runner
-        self._url = f"http://{host if host not in ('0.0.0.0', '::') else bound_host}:{bound_port}"
-        return self._url
-
-    async def stop(self) -> None:
-        """Stop serving; requests still sleeping in a scripted delay get about a second."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        """``http://host:port`` of the running fake (no trailing slash)."""
-        if self._url is None:
-            raise RuntimeError("FakeCustomerIO is not started")
-        return self._url
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # -- scripting and inspection ---------------------------------------------------------
 

@@ -33,10 +33,12 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from relay.devtools.local_server import LocalAiohttpServer
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ class _Refusal(Exception):
         self.status, self.rpc_status, self.message, self.field = status, rpc_status, message, field
 
 
-class FakeFCM:
+class FakeFCM(LocalAiohttpServer):
     """FCM HTTP v1 ``messages:send`` on a local port; see the module doc.
 
     ``project_id`` None accepts any project, otherwise others get 403 PERMISSION_DENIED.
@@ -135,8 +137,6 @@ class FakeFCM:
         self._standing: dict[str | None, FCMAnswer] = {}
         self._queued: dict[str | None, deque[FCMAnswer]] = {}
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -146,40 +146,6 @@ class FakeFCM:
         app.router.add_post("/v1/projects/{project_id}/messages:send", self._send)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0 = any free port); returns :attr:`url`."""
-        if self._runner is not None:
-            raise RuntimeError("already started")
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._url = f"http://{host}:{runner.addresses[0][1]}"
-        return self._url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        """``http://host:port`` of the running fake (no trailing slash)."""
-        if self._url is None:
-            raise RuntimeError("FakeFCM is not started")
-        return self._url
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # -- scripting and inspection ---------------------------------------------------------
 

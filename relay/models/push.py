@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from msgspec import Struct
 
+from relay.models.common import Counts
 from relay.models.fields import Id, Text, Token, Url
 
 PushStatus = Literal["sent", "validated", "invalid_token", "failed"]
@@ -35,15 +36,6 @@ class TestPushOut(Struct):
     results: list[PushResult]
 
 
-class Funnel(Struct, kw_only=True):
-    sent: int = 0
-    delivered: int = 0
-    opened: int = 0
-    tapped: int = 0
-    deep_link_failed: int = 0
-    converted: int = 0
-
-
 class TimelineEntry(Struct, kw_only=True):
     at: str
     metric: str
@@ -54,5 +46,5 @@ class TimelineEntry(Struct, kw_only=True):
 
 class DeliveryTrace(Struct, kw_only=True):
     delivery_id: str
-    funnel: Funnel
+    funnel: Counts
     timeline: list[TimelineEntry]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ulid import ULID
 
 from relay.errors import NotFound
-from relay.models.push import DeliveryTrace, Funnel, TimelineEntry
+from relay.models.common import Counts
+from relay.models.push import DeliveryTrace, TimelineEntry
 from relay.store.sqlite.devices import device_changes
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import DEVICE_COLUMNS, fetch_device
@@ -147,7 +148,7 @@ def delivery_trace(conn: sqlite3.Connection, app_id: str, delivery_id: str) -> D
     ).fetchone()
     if not rows and known is None:
         raise NotFound(f"no delivery {delivery_id!r}")
-    funnel = Funnel()
+    funnel = Counts()
     timeline = []
     for row in rows:
         if row["metric"] in _FUNNEL_METRICS:
