@@ -1,0 +1,55 @@
+"""``python -m bench ingest|forward|export|memory|scaling|all [--size quick|full] [--smoke]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from bench.common import data_dir, machine
+
+BENCHMARKS = ("ingest", "forward", "export", "memory", "scaling")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["generate"]:
+        from bench import generate
+
+        generate.main(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="relay's benchmarks; each prints its figures, baseline ratios and targets."
+        " `python -m bench generate OUT.db --profiles N --metrics M` writes a dataset.",
+    )
+    parser.add_argument("benchmark", choices=(*BENCHMARKS, "all"))
+    parser.add_argument("--size", choices=("quick", "full"), default="quick")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds each")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="ingest, forward: sample relay with py-spy while it works",
+    )
+    args = parser.parse_args(argv)
+    size = "smoke" if args.smoke else args.size
+    print("machine:", ", ".join(f"{k} {v}" for k, v in machine().items()))
+    print(f"data directory: {data_dir()} (RELAY_BENCH_DATA)")
+    names = BENCHMARKS if args.benchmark == "all" else (args.benchmark,)
+    failed = []
+    for name in names:
+        started = time.monotonic()
+        module = __import__(f"bench.{name}", fromlist=["run"])
+        profiled = name in ("ingest", "forward")
+        report = module.run(size, profile=args.profile) if profiled else module.run(size)
+        saved = report.save(size)
+        print(f"  ({name} took {time.monotonic() - started:.0f}s; results in {saved})")
+        failed += [f"{name}: {what}" for what, ok, _ in report.targets if not ok]
+    print("\ntargets not met:" if failed else "\nall targets met")
+    for line in failed:
+        print("  -", line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Ingest: metrics/s committed through POST /v1/metrics, and single-metric requests.
+
+- Batched: ``count`` metrics in batches of 100 from N concurrent clients (one process, CPU 1)
+  to relay (its own process, CPU 0). Every metric names a delivery, so relay also writes one
+  outbox row per metric (and its de-duplication row) in the same commit.
+  Baseline: the same metric rows inserted by a bare sqlite3 script (`bench.sqlite_ceiling`,
+  CPU 0) in 10,000-row transactions — the physical limit of this disk and SQLite; a second
+  ceiling inserts the outbox rows too.
+- Single: one metric per request, requests/s and p50/p99 latency, against an aiohttp
+  hello-world handler (`bench.hello`, CPU 0) driven by the same load generator.
+
+Targets: batched ≥ 50% of the bare ceiling; single ≥ 70% of hello-world, p99 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import (
+    APP_KEY,
+    PY,
+    RELAY_CPU,
+    Profiler,
+    Relay,
+    Report,
+    cpu_seconds,
+    data_dir,
+    fmt_rate,
+    free_port,
+    header,
+    loadgen,
+    pinned,
+    print_profile,
+    run_json,
+    wait_ready,
+)
+from bench.generate import Spec, active_tokens, dataset, working_copy
+
+SIZES = {
+    "smoke": {"spec": Spec(500, 5_000), "batched": 2_000, "single": 300, "clients": 8},
+    "quick": {"spec": Spec(20_000, 200_000), "batched": 200_000, "single": 10_000, "clients": 16},
+    "full": {
+        "spec": Spec(100_000, 1_000_000),
+        "batched": 1_000_000,
+        "single": 50_000,
+        "clients": 16,
+    },
+}
+
+
+def run(size: str, profile: bool = False) -> Report:
+    cfg = SIZES[size]
+    report = Report(f"Ingest ({size})")
+    header(report.name)
+    source, _meta = dataset(f"ingest-{size}", cfg["spec"])
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=source.parent) as tmp:
+        work = Path(tmp)
+        tokens = work / "tokens.txt"
+        tokens.write_text("\n".join(active_tokens(source)))
+        ts = time.time() - 60
+        batched, single, clients = cfg["batched"], cfg["single"], cfg["clients"]
+        common = ["--tokens", str(tokens), "--timestamp", str(ts), "--clients", str(clients)]
+
+        db = working_copy(source, work / "relay.db")
+        results = data_dir() / "results"
+        results.mkdir(exist_ok=True)
+        with Relay(db, work) as relay:
+
+            def load(count: int, batch: int, prefix: str) -> dict:
+                return loadgen(
+                    "metrics",
+                    "--url",
+                    relay.url,
+                    "--key",
+                    APP_KEY,
+                    "--count",
+                    str(count),
+                    "--batch",
+                    str(batch),
+                    "--prefix",
+                    prefix,
+                    *common,
+                )
+
+            load(max(1000, batched // 50), 100, "warm")
+            cpu0 = cpu_seconds(relay.pid)
+            profiler = None
+            if profile:
+                profiler = Profiler(relay.pid, results / f"ingest-{size}.pyspy.txt")
+            b = load(batched, 100, "b")
+            if profile:
+                profiler.stop()
+                print_profile(report, profiler, "batched")
+            b["server_cpu_util"] = (cpu_seconds(relay.pid) - cpu0) / b["elapsed"]
+            if profile:
+                profiler = Profiler(relay.pid, results / f"ingest-{size}-single.pyspy.txt")
+            s = load(single, 1, "s")
+            if profile:
+                profiler.stop()
+                print_profile(report, profiler, "single")
+        conn = sqlite3.connect(db)
+        outbox_rows = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        conn.close()
+
+        def ceiling_run(*extra: str) -> dict:
+            copy = working_copy(source, work / "ceiling.db")
+            return run_json(
+                pinned(
+                    RELAY_CPU,
+                    [
+                        PY,
+                        "-m",
+                        "bench.sqlite_ceiling",
+                        "--db",
+                        str(copy),
+                        "--tokens",
+                        str(tokens),
+                        "--count",
+                        str(batched),
+                        "--prefix",
+                        "b",
+                        "--timestamp",
+                        str(ts),
+                        *extra,
+                    ],
+                )
+            )
+
+        ceiling = ceiling_run()
+        ceiling_outbox = ceiling_run("--outbox")
+        ceiling_all = ceiling_run("--all-writes")
+
+        port = free_port()
+        log = work / "hello.log"
+        with open(log, "wb") as sink:
+            hello = subprocess.Popen(
+                pinned(RELAY_CPU, [PY, "-m", "bench.hello", "--port", str(port)]),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(url + "/readyz", hello, log)
+            hello_args = ["--url", url, "--batch", "1", "--prefix", "s", *common]
+            loadgen("metrics", "--count", str(max(500, single // 10)), *hello_args)
+            h = loadgen("metrics", "--count", str(single), *hello_args)
+        finally:
+            hello.terminate()
+            hello.wait()
+
+    committed = b["accepted"]
+    rate = committed / b["elapsed"]
+    ratio = rate / ceiling["rows_per_s"]
+    ratio_outbox = rate / ceiling_outbox["rows_per_s"]
+    report.figure(
+        "batched: metrics committed",
+        f"{committed:,} of {batched:,}",
+        f"{b['rejected']} rejected, {b['duplicates']} duplicates",
+    )
+    report.figure(
+        f"batched: metrics/s ({clients} clients x 100)",
+        fmt_rate(rate),
+        f"ceiling {fmt_rate(ceiling['rows_per_s'])} → {ratio:.1%}",
+    )
+    report.figure(
+        "batched: vs ceiling with outbox rows",
+        fmt_rate(rate),
+        f"ceiling {fmt_rate(ceiling_outbox['rows_per_s'])} → {ratio_outbox:.1%}",
+    )
+    report.figure(
+        "batched: vs bare SQLite doing all relay's writes",
+        fmt_rate(rate),
+        f"ceiling {fmt_rate(ceiling_all['rows_per_s'])} → {rate / ceiling_all['rows_per_s']:.1%}",
+    )
+    report.figure("batched: p50 / p99 per request", f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f} ms")
+    report.figure(
+        "batched: CPU relay / load generator",
+        f"{b['server_cpu_util']:.0%} / {b['client_cpu_util']:.0%}",
+    )
+    report.figure("outbox rows written (all phases)", f"{outbox_rows:,}")
+    s_ratio = s["requests_per_s"] / h["requests_per_s"]
+    report.figure(
+        f"single: requests/s ({clients} clients)",
+        fmt_rate(s["requests_per_s"]),
+        f"hello-world {fmt_rate(h['requests_per_s'])} → {s_ratio:.1%}",
+    )
+    report.figure(
+        "single: p50 / p99",
+        f"{s['p50_ms']:.2f} / {s['p99_ms']:.2f} ms",
+        f"hello-world {h['p50_ms']:.2f} / {h['p99_ms']:.2f} ms",
+    )
+    report.figure(
+        "single: load generator CPU (relay / hello)",
+        f"{s['client_cpu_util']:.0%} / {h['client_cpu_util']:.0%}",
+    )
+    failures = [r["errors"] for r in (b, s) if r["errors"]]
+    if failures:
+        report.note(f"errors: {failures}")
+    report.target(
+        "batched ingest ≥ 50% of bare SQLite ceiling",
+        ratio >= 0.5,
+        f"{ratio:.1%} ({ratio_outbox:.1%} of the ceiling that also writes outbox rows)",
+    )
+    report.target("single-metric ≥ 70% of hello-world", s_ratio >= 0.7, f"{s_ratio:.1%}")
+    report.target("single-metric p99 < 20 ms", s["p99_ms"] < 20, f"{s['p99_ms']:.2f} ms")
+    report.target(
+        "zero loss (all metrics committed)",
+        committed == batched and s["accepted"] == single,
+        f"{committed + s['accepted']:,} of {batched + single:,}",
+    )
+    report.raw |= {
+        "batched": b,
+        "single": s,
+        "hello": h,
+        "ceiling": ceiling,
+        "ceiling_outbox": ceiling_outbox,
+        "ceiling_all": ceiling_all,
+    }
+    return report

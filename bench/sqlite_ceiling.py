@@ -1,0 +1,119 @@
+"""The ingest ceiling: the rows relay stores, inserted by a bare sqlite3 script.
+
+Same database (a copy of the same dataset), same pragmas as relay's writer (WAL, synchronous
+FULL), the same ``INSERT OR IGNORE`` into ``metrics`` with device and profile already resolved
+(outside the clock), in transactions of ``--tx`` rows. ``--outbox`` also inserts the outbox
+row relay writes for each metric (its JSON payload built outside the clock too);
+``--all-writes`` does every write relay does for these metrics: the metric, its outbox row,
+its ``forwarded_delivery_metrics`` row, and per 100-metric request one ``last_seen`` update
+per distinct device.
+The last stdout line is the result as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from bench.workload import APP, metric_item
+
+METRIC_SQL = (
+    "INSERT OR IGNORE INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
+    " anonymous_id, delivery_id, occurred_at, received_at, action, deep_link, reason, source)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+OUTBOX_SQL = (
+    "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+FORWARDED_SQL = (
+    "INSERT OR IGNORE INTO forwarded_delivery_metrics (delivery_id, token, metric) VALUES (?, ?, ?)"
+)
+TOUCH_SQL = (
+    "UPDATE devices SET last_seen = max(last_seen, ?),"
+    " status = CASE status WHEN 'stale' THEN 'active' ELSE status END WHERE id = ?"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sqlite_ceiling")
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--tokens", type=Path, required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--prefix", default="run")
+    parser.add_argument("--timestamp", type=float, required=True)
+    parser.add_argument("--tx", type=int, default=10_000)
+    parser.add_argument("--outbox", action="store_true")
+    parser.add_argument("--all-writes", action="store_true")
+    args = parser.parse_args()
+
+    conn = sqlite3.connect(args.db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    tokens = args.tokens.read_text().split()
+    owners = {
+        token: (device_id, customer_id, anonymous_id)
+        for device_id, token, customer_id, anonymous_id in conn.execute(
+            "SELECT id, token, customer_id, anonymous_id FROM devices WHERE app_id = ?", (APP,)
+        )
+    }
+    now = time.time()
+    metrics, outbox, forwarded = [], [], []
+    for i in range(args.count):
+        m = metric_item(args.prefix, i, tokens[i % len(tokens)], args.timestamp)
+        device_id, customer_id, anonymous_id = owners.get(m["token"], (None, None, None))
+        metrics.append(
+            (
+                APP,
+                m["id"],
+                m["metric"],
+                m["token"],
+                device_id,
+                customer_id,
+                anonymous_id,
+                m["delivery_id"],
+                m["timestamp"],
+                now,
+                None,
+                None,
+                None,
+                m["source"],
+            )
+        )
+        payload = {
+            "type": "delivery",
+            "action": "event",
+            "identifiers": {"id": m["delivery_id"]},
+            "name": m["metric"],
+            "timestamp": int(m["timestamp"]),
+            "attributes": {"device_token": m["token"]},
+        }
+        outbox.append((APP, f"token:{m['token']}", None, "batch", json.dumps(payload), now, now))
+        forwarded.append((m["delivery_id"], m["token"], m["metric"]))
+    touches = [
+        [(now, owners[t][0]) for t in {row[3] for row in metrics[s : s + 100]} if t in owners]
+        for s in range(0, args.count, 100)
+    ]
+
+    started = time.perf_counter()
+    for start in range(0, args.count, args.tx):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(METRIC_SQL, metrics[start : start + args.tx])
+        if args.outbox or args.all_writes:
+            conn.executemany(OUTBOX_SQL, outbox[start : start + args.tx])
+        if args.all_writes:
+            conn.executemany(FORWARDED_SQL, forwarded[start : start + args.tx])
+            for touch in touches[start // 100 : (start + args.tx) // 100]:
+                conn.executemany(TOUCH_SQL, touch)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    print(json.dumps({"rows": args.count, "elapsed": elapsed, "rows_per_s": args.count / elapsed}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Each benchmark runs end to end at tiny sizes (``--smoke``) and prints its figures.
+
+No timing is asserted: benchmarks never decide CI's pass/fail. They need the SDKs of the
+forwarding baselines and trustme (in the ``test`` and ``bench`` extras) and the ``sqlite3``
+CLI; without them these skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO
+
+for module in ("customerio.track", "segment.analytics", "trustme"):
+    pytest.importorskip(module, reason="benchmark extras not installed: pip install -e '.[bench]'")
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("sqlite3") is None or not sys.platform.startswith("linux"),
+    reason="the benchmarks need Linux (/proc) and the sqlite3 CLI",
+)
+
+# What each benchmark must print (a figure line and its target lines).
+EXPECTED = {
+    "ingest": ["batched: metrics/s", "single: p50 / p99", "TARGET"],
+    "forward": ["relay: delivery time", "(a) customerio client", "(b) segment-analytics", "TARGET"],
+    "export": ["push_engaged: rows", "unreachable: rows", "TARGET"],
+    "memory": ["relay RSS after the ingest", "TARGET"],
+    "scaling": ["stored: ingest", "TARGET"],
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("benchmark", sorted(EXPECTED))
+def test_benchmark_smoke_run_completes(benchmark: str, tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", benchmark, "--smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env={**os.environ, "RELAY_BENCH_DATA": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for text in EXPECTED[benchmark]:
+        assert text in done.stdout, f"{text!r} missing from:\n{done.stdout[-3000:]}"
