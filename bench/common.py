@@ -368,7 +368,13 @@ class Profiler:
 def _idle(frame: str) -> bool:
     return any(
         word in frame
-        for word in ("select (selectors", "wait (threading", "_worker (concurrent", "poll (")
+        for word in (
+            "select (selectors",
+            "wait (threading",
+            "_worker (concurrent",
+            "poll (",
+            "_connection_worker_thread (aiosqlite/core.py:59)",  # SimpleQueue.get: idle
+        )
     )
 
 
