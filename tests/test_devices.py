@@ -6,92 +6,29 @@ Driven only through the HTTP API of a real relay with two apps, ``default`` and 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from datetime import UTC, datetime
-from typing import Any
 
-from tests.support import Answer, Api, RelayServer
-
-DEVICE_FIELDS = {
-    "token",
-    "app_id",
-    "platform",
-    "status",
-    "customer_id",
-    "anonymous_id",
-    "push_enabled",
-    "environment",
-    "first_seen",
-    "last_seen",
-    "token_updated_at",
-    "invalid_reason",
-    "replaced_by",
-    "counts",
-}
-COUNT_FIELDS = ("sent", "delivered", "opened", "tapped", "deep_link_failed", "converted")
-
-_ids = itertools.count(1)
-
+from tests.steps import (
+    DEVICE_FIELDS,
+    counts,
+    counts_of,
+    device,
+    error_paths,
+    moment,
+    profile,
+    register,
+    report,
+    tokens_of,
+)
+from tests.support import Api, RelayServer
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-async def register(api: Api, token: str, expect: int | None = None, **fields: Any) -> Answer:
-    answer = await api.put(f"/v1/devices/{token}", {"platform": "ios", **fields})
-    if expect is not None:
-        assert answer.status == expect, answer.text
-    return answer
-
-
-async def report(api: Api, token: str, *kinds: str, timestamps: list[float] | None = None) -> None:
-    """Report one metric per kind for ``token``, each with a fresh id."""
-    items = []
-    for index, kind in enumerate(kinds):
-        item: dict[str, Any] = {"id": f"m-{next(_ids)}", "metric": kind, "token": token}
-        if timestamps is not None:
-            item["timestamp"] = timestamps[index]
-        items.append(item)
-    answer = await api.post("/v1/metrics", {"metrics": items})
-    assert answer.status == 200, answer.text
-    assert answer.body["accepted"] == len(kinds), answer.body
-
-
-async def device(admin: Api, token: str) -> dict[str, Any]:
-    answer = await admin.get(f"/v1/devices/{token}")
-    assert answer.status == 200, answer.text
-    return dict(answer.body)
-
-
-async def profile(admin: Api, customer_id: str) -> dict[str, Any]:
-    answer = await admin.get(f"/v1/profiles/{customer_id}")
-    assert answer.status == 200, answer.text
-    return dict(answer.body)
-
-
-def counts(**given: int) -> dict[str, int]:
-    return {name: given.get(name, 0) for name in COUNT_FIELDS}
-
-
-def counts_of(thing: dict[str, Any]) -> dict[str, int]:
-    return {name: thing["counts"][name] for name in COUNT_FIELDS}
-
-
-def tokens_of(profile_body: dict[str, Any]) -> set[str]:
-    return {d["token"] for d in profile_body["devices"]}
-
-
-def moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def tick() -> None:
     """Let the clock move past the millisecond resolution of timestamps."""
     await asyncio.sleep(0.01)
-
-
-def error_paths(answer: Answer) -> list[str]:
-    return [e["path"] for e in answer.body.get("errors", [])]
 
 
 # --- register / update ---------------------------------------------------------------------

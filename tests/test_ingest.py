@@ -17,16 +17,17 @@ from typing import Any
 import pytest
 
 from relay.settings import EventsSettings
+from tests.steps import counts, counts_of, device, profile
 from tests.support import Answer, Api, RelayServer, make_settings, two_apps
 
-COUNT_FIELDS = ("sent", "delivered", "opened", "tapped", "deep_link_failed", "converted")
 PAST = 1_700_000_000  # 2023-11-14T22:13:20Z
 PAST_RFC3339 = "2023-11-14T22:13:20Z"
 
-_ids = itertools.count(1)
-
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+_ids = itertools.count(1)
 
 
 def fresh(prefix: str = "id") -> str:
@@ -52,26 +53,6 @@ async def post_metrics(api: Api, *items: dict[str, Any]) -> Answer:
 
 async def post_events(api: Api, *items: dict[str, Any]) -> Answer:
     return await api.post("/v1/events", {"events": list(items)})
-
-
-async def device(admin: Api, token: str) -> dict[str, Any]:
-    answer = await admin.get(f"/v1/devices/{token}")
-    assert answer.status == 200, answer.text
-    return dict(answer.body)
-
-
-async def profile(admin: Api, customer_id: str) -> dict[str, Any]:
-    answer = await admin.get(f"/v1/profiles/{customer_id}")
-    assert answer.status == 200, answer.text
-    return dict(answer.body)
-
-
-def counts(**given: int) -> dict[str, int]:
-    return {name: given.get(name, 0) for name in COUNT_FIELDS}
-
-
-def counts_of(thing: dict[str, Any]) -> dict[str, int]:
-    return {name: thing["counts"][name] for name in COUNT_FIELDS}
 
 
 def stored(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
