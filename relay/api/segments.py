@@ -36,9 +36,7 @@ def find_segment(name: str) -> Segment:
     return segment
 
 
-def parse_segment_request(
-    name: str, query: dict[str, str], now: float, allow_format: bool = True
-) -> SegmentRequest:
+def parse_segment_request(name: str, query: dict[str, str], now: float) -> SegmentRequest:
     """Validate a segment name and its query parameters; 404/422 name what is wrong."""
     segment = find_segment(name)
     errors: list[FieldError] = []

@@ -34,7 +34,6 @@ from relay.store.sqlite.records import device_model
 
 class SqliteStore:
     def __init__(self, settings: Settings, on_commit: WriteObserver | None = None) -> None:
-        self._conversion_events = settings.attribution.conversion_events
         self._rules = AttributionRules(
             settings.attribution.conversion_events, settings.attribution.window_hours * 3600
         )
@@ -130,13 +129,13 @@ class SqliteStore:
     async def merge_profiles(self, app_id: str, primary: str, secondary: str) -> Profile:
         def job(conn):  # type: ignore[no-untyped-def]
             identity.merge_profiles(conn, app_id, primary, secondary, timeutil.now(), self._rules)
-            return queries.profile(conn, app_id, primary, self._conversion_events)
+            return queries.profile(conn, app_id, primary, self._rules.conversion_events)
 
         return await self.engine.write(job)
 
     async def profile(self, app_id: str, customer_id: str) -> Profile:
         return await self.engine.read(
-            lambda conn: queries.profile(conn, app_id, customer_id, self._conversion_events)
+            lambda conn: queries.profile(conn, app_id, customer_id, self._rules.conversion_events)
         )
 
     async def ingest_metrics(self, app_id: str, metrics: list[NewMetric]) -> tuple[int, int]:

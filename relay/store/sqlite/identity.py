@@ -48,10 +48,16 @@ def identify(
             " WHERE app_id = ? AND customer_id = ?",
             (email, json.dumps(merged), now, app_id, customer_id),
         )
-    if anonymous_id is None:
-        enqueue(conn, app_id, changes, now)
-        attribute_conversions(conn, app_id, customer_id, rules, now)
-        return
+    if anonymous_id is not None:
+        changes += _link_anonymous_id(conn, app_id, anonymous_id, customer_id, now)
+    enqueue(conn, app_id, changes, now)
+    attribute_conversions(conn, app_id, customer_id, rules, now)
+
+
+def _link_anonymous_id(
+    conn: sqlite3.Connection, app_id: str, anonymous_id: str, customer_id: str, now: float
+) -> list[ops.Op]:
+    """Link the id, its devices and their unattributed history; returns the device changes."""
     conn.execute(
         "INSERT INTO anonymous_ids (app_id, anonymous_id, customer_id, identified_at)"
         " VALUES (?, ?, ?, ?) ON CONFLICT (app_id, anonymous_id)"
@@ -66,11 +72,11 @@ def identify(
     )
     after = {row["id"]: row for row in conn.execute(select, (app_id, anonymous_id))}
     attach_anonymous_history(conn, app_id, anonymous_id, customer_id)
+    changes: list[ops.Op] = []
     for device in before:
         attach_device_history(conn, app_id, device["id"], customer_id)
         changes += device_changes(device, after[device["id"]])
-    enqueue(conn, app_id, changes, now)
-    attribute_conversions(conn, app_id, customer_id, rules, now)
+    return changes
 
 
 def merge_profiles(

@@ -110,13 +110,9 @@ def ingest_metrics(
     _touch_devices(
         conn, {o.device_id for o in owners.values() if o.device_id is not None}, received_at
     )
-    enqueue(conn, app_id, _metric_ops(conn, before), received_at)
-    touched = conn.execute(
-        "SELECT DISTINCT customer_id FROM metrics WHERE seq > ? AND customer_id IS NOT NULL"
-        " AND metric IN ('opened', 'tapped')",
-        (before,),
-    )
-    for (customer_id,) in touched.fetchall():
+    forward, opened_by = _consequences(conn, before)
+    enqueue(conn, app_id, forward, received_at)
+    for customer_id in opened_by:  # a new touch may attribute a conversion already stored
         attribute_conversions(conn, app_id, customer_id, rules, received_at)
     return accepted, duplicates
 
@@ -127,20 +123,24 @@ _PERSON_EVENT_OF_METRIC = {
 }
 
 
-def _metric_ops(conn: sqlite3.Connection, since_seq: int) -> list[ops.Op]:
-    """Customer.io's view of the metrics just stored (only those naming a delivery)."""
-    found: list[ops.Op] = []
+def _consequences(conn: sqlite3.Connection, since_seq: int) -> tuple[list[ops.Op], set[str]]:
+    """One pass over the metrics just stored that name a delivery (the others neither forward
+    nor attribute): what Customer.io must hear, and the profiles that got an open or tap."""
+    forward: list[ops.Op] = []
+    opened_by: set[str] = set()
     for m in conn.execute(
         "SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action,"
         " deep_link, reason FROM metrics WHERE seq > ? AND delivery_id IS NOT NULL",
         (since_seq,),
     ):
         delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
+        if m["metric"] in ("opened", "tapped") and m["customer_id"] is not None:
+            opened_by.add(m["customer_id"])
         if is_test_delivery(conn, delivery_id):
             continue  # relay's own QA push: Customer.io does not know this delivery
         metric = ops.DELIVERY_METRIC.get(m["metric"])
         if metric and first_forward(conn, delivery_id, token, metric):
-            found.append(ops.delivery_metric(delivery_id, token, metric, moment))
+            forward.append(ops.delivery_metric(delivery_id, token, metric, moment))
         event_name = _PERSON_EVENT_OF_METRIC.get(m["metric"])
         if event_name:
             details = {"delivery_id": delivery_id, "token": token}
@@ -149,8 +149,8 @@ def _metric_ops(conn: sqlite3.Connection, since_seq: int) -> list[ops.Op]:
                 event_name, moment, details, m["customer_id"], m["anonymous_id"]
             )
             if person_event is not None:
-                found.append(person_event)
-    return found
+                forward.append(person_event)
+    return forward, opened_by
 
 
 def ingest_events(
