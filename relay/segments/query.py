@@ -1,12 +1,17 @@
 """One SQL query computes every profile's push statistics as of a moment; a segment filters it.
 
-The metrics part scans the ``metrics_by_customer`` index (app, customer, metric, occurred_at)
-in customer order, so SQLite aggregates as it goes instead of sorting; profiles without any
-metric still appear (left joins), which ``unreachable`` needs.
+Each statistic is a correlated subquery that seeks into an index for one profile: a latest
+moment is one seek per metric kind into ``metrics_by_customer`` (app, customer, metric,
+occurred_at), a count in a window scans only that window's entries. The statistics form a
+subquery that SQLite flattens into the outer query, so a statistic is computed only where
+the segment's predicate or an exported column needs it, and columns only for members: an
+export costs a few seeks per profile, not a pass over every stored metric. Profiles come in
+primary-key order, so the result needs no sort.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,55 +32,62 @@ COLUMNS = (
 )
 TIMESTAMP_COLUMNS = frozenset({"last_delivered_at", "last_opened_at", "last_converted_at"})
 
-_STATS = """
-WITH touch AS (
-    SELECT customer_id,
-        max(CASE WHEN metric = 'delivered' THEN occurred_at END) AS last_delivered_at,
-        max(CASE WHEN metric IN ('opened', 'tapped') THEN occurred_at END) AS last_opened_at,
-        sum(metric IN ('opened', 'tapped') AND occurred_at > :window_start) AS opens_window,
-        sum(metric = 'delivered' AND occurred_at > :window_start) AS deliveries_window,
-        max(CASE WHEN metric IN ('opened', 'tapped') AND occurred_at > :window_start
-            THEN occurred_at END) AS last_open_in_window,
-        sum(metric = 'deep_link_failed' AND occurred_at > :window_start)
-            AS deep_link_failures_window,
-        sum(metric IN ('opened', 'tapped') AND occurred_at > :lapsed_start) AS opens_lapsed_window
-    FROM metrics
-    WHERE app_id = :app_id AND customer_id IS NOT NULL AND occurred_at <= :as_of
-    GROUP BY customer_id
-),
-conversion AS (
-    SELECT customer_id, max(occurred_at) AS last_converted_at
-    FROM events
-    WHERE app_id = :app_id AND customer_id IS NOT NULL AND occurred_at <= :as_of
-        AND name IN ({conversion_names})
-    GROUP BY customer_id
-),
-reach AS (
-    SELECT customer_id,
-        sum(status = 'active') AS devices,
-        sum(status = 'active' AND push_enabled = 1) AS reachable_devices
-    FROM devices
-    WHERE app_id = :app_id AND customer_id IS NOT NULL
-    GROUP BY customer_id
-),
-stats AS (
-    SELECT p.customer_id, p.email,
-        coalesce(r.devices, 0) AS devices,
-        coalesce(r.reachable_devices, 0) AS reachable_devices,
-        t.last_delivered_at, t.last_opened_at,
-        coalesce(t.opens_window, 0) AS opens_window,
-        coalesce(t.deliveries_window, 0) AS deliveries_window,
-        t.last_open_in_window,
-        coalesce(t.deep_link_failures_window, 0) AS deep_link_failures_window,
-        coalesce(t.opens_lapsed_window, 0) AS opens_lapsed_window,
-        c.last_converted_at
+OPENS = ("opened", "tapped")
+_OF_PROFILE = "app_id = p.app_id AND customer_id = p.customer_id"
+
+
+def _latest(metrics: tuple[str, ...], since: str | None = None) -> str:
+    """The latest moment of any of ``metrics``: one max() seek per kind (SQLite answers a
+    max() over an index prefix with a single seek, but not across an IN list)."""
+    window = f" AND occurred_at > {since}" if since else ""
+    seeks = [
+        f"SELECT max(occurred_at) AS t FROM metrics WHERE {_OF_PROFILE}"
+        f" AND metric = '{metric}' AND occurred_at <= :as_of{window}"
+        for metric in metrics
+    ]
+    if len(seeks) == 1:
+        return f"({seeks[0]})"
+    return f"(SELECT max(t) FROM ({' UNION ALL '.join(seeks)}))"
+
+
+def _count(metrics: tuple[str, ...], since: str) -> str:
+    kinds = ", ".join(f"'{metric}'" for metric in metrics)
+    return (
+        f"(SELECT count(*) FROM metrics WHERE {_OF_PROFILE} AND metric IN ({kinds})"
+        f" AND occurred_at > {since} AND occurred_at <= :as_of)"
+    )
+
+
+def _devices(condition: str) -> str:
+    # The unary + keeps SQLite from choosing the index on status (every active device) over
+    # the one on the profile (its two or three devices).
+    return f"(SELECT count(*) FROM devices WHERE {_OF_PROFILE} AND +status = 'active'{condition})"
+
+
+_STATS = {
+    "devices": _devices(""),
+    "reachable_devices": _devices(" AND push_enabled = 1"),
+    "last_delivered_at": _latest(("delivered",)),
+    "last_opened_at": _latest(OPENS),
+    "opens_window": _count(OPENS, ":window_start"),
+    "deliveries_window": _count(("delivered",), ":window_start"),
+    "last_open_in_window": _latest(OPENS, since=":window_start"),
+    "deep_link_failures_window": _count(("deep_link_failed",), ":window_start"),
+    "opens_lapsed_window": _count(OPENS, ":lapsed_start"),
+    "last_converted_at": (
+        f"(SELECT max(occurred_at) FROM events WHERE {_OF_PROFILE}"
+        " AND name IN (SELECT value FROM json_each(:conversion_names)) AND occurred_at <= :as_of)"
+    ),
+}
+
+_QUERY = """
+SELECT {columns} FROM (
+    SELECT p.customer_id, p.email, {stats}
     FROM profiles p
-    LEFT JOIN touch t ON t.customer_id = p.customer_id
-    LEFT JOIN conversion c ON c.customer_id = p.customer_id
-    LEFT JOIN reach r ON r.customer_id = p.customer_id
     WHERE p.app_id = :app_id
 )
-SELECT {columns} FROM stats WHERE {where} ORDER BY customer_id
+WHERE {where}
+ORDER BY customer_id
 """
 
 
@@ -95,15 +107,11 @@ def build_query(
 ) -> SegmentQuery:
     window_start = as_of - segment.window_days(values) * DAY
     lapsed_days = values[segment.lapsed_window] if segment.lapsed_window else None
-    names = {f"conversion_{i}": name for i, name in enumerate(conversion_events)}
-    sql = _STATS.format(
-        conversion_names=", ".join(f":{key}" for key in names) or "NULL",
-        columns=", ".join(columns),
-        where=segment.where,
-    )
+    stats = ",\n        ".join(f"{sql} AS {name}" for name, sql in _STATS.items())
+    sql = _QUERY.format(columns=", ".join(columns), stats=stats, where=segment.where)
     params: dict[str, Any] = {
         **values,
-        **names,
+        "conversion_names": json.dumps(conversion_events),
         "app_id": app_id,
         "as_of": as_of,
         "window_start": window_start,
