@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.store.sqlite.attribution import ensure_person, linked_customer
 from relay.store.sqlite.conversions import AttributionRules, attribute_conversions, first_forward
-from relay.store.sqlite.outbox import enqueue, is_test_delivery
+from relay.store.sqlite.outbox import enqueue
 
 # Replacement chains are short (one per token refresh); the bound only guards against a cycle.
 _MAX_REPLACEMENT_HOPS = 16
@@ -23,25 +24,47 @@ class Owner:
     device_id: int | None
     customer_id: str | None
     anonymous_id: str | None
+    stale: bool = False
 
 
 _NOBODY = Owner(None, None, None)
+_OWNER_COLUMNS = "id, customer_id, anonymous_id, status, replaced_by"
+
+
+def _owner(row: sqlite3.Row) -> Owner:
+    return Owner(row["id"], row["customer_id"], row["anonymous_id"], row["status"] == "stale")
+
+
+def _is_replaced(row: sqlite3.Row) -> bool:
+    return row["status"] == "replaced" and row["replaced_by"] is not None
 
 
 def resolve_device(conn: sqlite3.Connection, app_id: str, token: str) -> Owner:
     """The device a token reports for (following refreshes) and that device's profile."""
     for _ in range(_MAX_REPLACEMENT_HOPS):
         row = conn.execute(
-            "SELECT id, customer_id, anonymous_id, status, replaced_by FROM devices"
-            " WHERE app_id = ? AND token = ?",
+            f"SELECT {_OWNER_COLUMNS} FROM devices WHERE app_id = ? AND token = ?",
             (app_id, token),
         ).fetchone()
         if row is None:
             return _NOBODY
-        if row["status"] != "replaced" or row["replaced_by"] is None:
-            return Owner(row["id"], row["customer_id"], row["anonymous_id"])
+        if not _is_replaced(row):
+            return _owner(row)
         token = row["replaced_by"]
     return _NOBODY
+
+
+def resolve_devices(conn: sqlite3.Connection, app_id: str, tokens: set[str]) -> dict[str, Owner]:
+    """`resolve_device` for many tokens: one query, then a hop per refreshed token."""
+    owners = dict.fromkeys(tokens, _NOBODY)
+    for row in conn.execute(
+        f"SELECT token, {_OWNER_COLUMNS} FROM devices"
+        " WHERE app_id = ? AND token IN (SELECT value FROM json_each(?))",
+        (app_id, json.dumps(list(tokens))),
+    ):
+        token = row["token"]
+        owners[token] = resolve_device(conn, app_id, token) if _is_replaced(row) else _owner(row)
+    return owners
 
 
 def _insert_new(
@@ -59,13 +82,21 @@ def _insert_new(
     return accepted, len(rows) - accepted, before
 
 
-def _touch_devices(conn: sqlite3.Connection, device_ids: set[int], now: float) -> None:
+def _touch_devices(conn: sqlite3.Connection, owners: Iterable[Owner], now: float) -> None:
     """A metric is a sign of life: last_seen moves forward and a stale token is active again."""
-    conn.executemany(
-        "UPDATE devices SET last_seen = max(last_seen, ?),"
-        " status = CASE status WHEN 'stale' THEN 'active' ELSE status END WHERE id = ?",
-        [(now, device_id) for device_id in device_ids],
+    seen = [o.device_id for o in owners if o.device_id is not None]
+    stale = [o.device_id for o in owners if o.stale]
+    conn.execute(
+        "UPDATE devices SET last_seen = ? WHERE id IN (SELECT value FROM json_each(?))"
+        " AND last_seen < ?",
+        (now, json.dumps(seen), now),
     )
+    if stale:
+        conn.execute(
+            "UPDATE devices SET status = 'active'"
+            " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'stale'",
+            (json.dumps(stale),),
+        )
 
 
 def ingest_metrics(
@@ -75,12 +106,10 @@ def ingest_metrics(
     received_at: float,
     rules: AttributionRules,
 ) -> tuple[int, int]:
-    owners: dict[str, Owner] = {}
+    owners = resolve_devices(conn, app_id, {m.token for m in metrics})
     rows = []
     for m in metrics:
-        owner = owners.get(m.token)
-        if owner is None:
-            owner = owners[m.token] = resolve_device(conn, app_id, m.token)
+        owner = owners[m.token]
         rows.append(
             (
                 app_id,
@@ -107,9 +136,7 @@ def ingest_metrics(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    _touch_devices(
-        conn, {o.device_id for o in owners.values() if o.device_id is not None}, received_at
-    )
+    _touch_devices(conn, owners.values(), received_at)
     forward, opened_by = _consequences(conn, before)
     enqueue(conn, app_id, forward, received_at)
     for customer_id in opened_by:  # a new touch may attribute a conversion already stored
@@ -128,6 +155,14 @@ def _consequences(conn: sqlite3.Connection, since_seq: int) -> tuple[list[ops.Op
     nor attribute): what Customer.io must hear, and the profiles that got an open or tap."""
     forward: list[ops.Op] = []
     opened_by: set[str] = set()
+    test_deliveries = {
+        row[0]
+        for row in conn.execute(
+            "SELECT delivery_id FROM test_deliveries WHERE delivery_id IN"
+            " (SELECT delivery_id FROM metrics WHERE seq > ? AND delivery_id IS NOT NULL)",
+            (since_seq,),
+        )
+    }
     for m in conn.execute(
         "SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action,"
         " deep_link, reason FROM metrics WHERE seq > ? AND delivery_id IS NOT NULL",
@@ -136,7 +171,7 @@ def _consequences(conn: sqlite3.Connection, since_seq: int) -> tuple[list[ops.Op
         delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
         if m["metric"] in ("opened", "tapped") and m["customer_id"] is not None:
             opened_by.add(m["customer_id"])
-        if is_test_delivery(conn, delivery_id):
+        if delivery_id in test_deliveries:
             continue  # relay's own QA push: Customer.io does not know this delivery
         metric = ops.DELIVERY_METRIC.get(m["metric"])
         if metric and first_forward(conn, delivery_id, token, metric):

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 
+import msgspec
+
 from relay.forward.ops import Op
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
+
+_json = msgspec.json.Encoder()
+
+
+def _encode(payload: object) -> str:
+    return _json.encode(payload).decode()
 
 
 def enqueue(conn: sqlite3.Connection, app_id: str, ops: Iterable[Op], now: float) -> None:
     conn.executemany(
         "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (app_id, op.lane, op.wait_lane, op.endpoint, json.dumps(op.payload), now, now)
-            for op in ops
-        ],
+        [(app_id, op.lane, op.wait_lane, op.endpoint, _encode(op.payload), now, now) for op in ops],
     )
 
 
