@@ -56,7 +56,9 @@ def sqlite_cli(db: Path, query: SegmentQuery, out: Path) -> dict:
     lines = [".parameter init"]
     for key, value in query.params.items():
         literal = "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value)
-        lines.append(f'.parameter set :{key} "{literal}"')
+        # the shell reads a double-quoted argument with C escapes (JSON holds double quotes)
+        argument = literal.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'.parameter set :{key} "{argument}"')
     lines.append(query.sql.strip() + ";")
     script = out.with_suffix(".sql")
     script.write_text("\n".join(lines) + "\n")

@@ -74,7 +74,7 @@ class SqliteStore:
 
     async def authenticate(self, secret: str) -> KeyRecord | None:
         presented = hash_secret(secret)
-        found = await self.engine.read(lambda conn: keys.find_active_key(conn, presented))
+        found = self.engine.read_inline(lambda conn: keys.find_active_key(conn, presented))
         if found is None or not hashes_match(found[1], presented):
             return None
         return found[0]

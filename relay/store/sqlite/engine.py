@@ -36,6 +36,7 @@ WriteObserver = Callable[[int, float], None]
 
 MAX_JOBS_PER_COMMIT = 512
 BUSY_TIMEOUT_MS = 10_000
+INLINE_BUSY_TIMEOUT_MS = 100
 
 
 def configure(conn: sqlite3.Connection, synchronous: str) -> None:
@@ -87,6 +88,7 @@ class Engine:
     read_connections: int = 2
     on_commit: WriteObserver | None = None
     _writer: aiosqlite.Connection | None = None
+    _inline: sqlite3.Connection | None = None
     _readers: asyncio.Queue[aiosqlite.Connection] = field(default_factory=asyncio.Queue)
     _all_readers: list[aiosqlite.Connection] = field(default_factory=list)
     _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
@@ -99,6 +101,10 @@ class Engine:
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
         await _run(self._writer, configure, self.synchronous)
         await _run(self._writer, apply_migrations)
+        self._inline = sqlite3.connect(self.path, isolation_level=None)
+        configure(self._inline, self.synchronous)
+        # It runs in the event loop: a lock it cannot get soon fails one request, not all.
+        self._inline.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
         for _ in range(self.read_connections):
             reader = await aiosqlite.connect(self.path, isolation_level=None)
             await _run(reader, configure, self.synchronous)
@@ -117,6 +123,9 @@ class Engine:
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -142,6 +151,20 @@ class Engine:
             return await _run(reader, query)
         finally:
             self._readers.put_nowait(reader)
+
+    def read_inline(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``query`` right here, in the event loop's thread.
+
+        Only for point reads of small tables (an API key by its hash): such a read costs a
+        few microseconds, a hop to a reader thread and back costs far more. In WAL mode a
+        reader never waits for the writer.
+        """
+        if self._inline is None:
+            raise Unavailable("storage is closed")
+        try:
+            return query(self._inline)
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"storage read failed: {exc}; retry") from exc
 
     async def stream(
         self, query: Callable[[sqlite3.Connection], sqlite3.Cursor], chunk: int = 1000
