@@ -1,4 +1,5 @@
-"""``python -m bench ingest|forward|export|memory|scaling|all [--size quick|full] [--smoke]``."""
+"""``python -m bench ingest|forward|export|memory|scaling|all [--size quick|full] [--smoke]``
+[--profile] [--clients N]."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ingest, forward: sample relay with py-spy while it works",
     )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        help="ingest: concurrent load-generator clients (default: the size's, 16 at quick/full)",
+    )
     args = parser.parse_args(argv)
     size = "smoke" if args.smoke else args.size
     print("machine:", ", ".join(f"{k} {v}" for k, v in machine().items()))
@@ -40,9 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         started = time.monotonic()
         module = __import__(f"bench.{name}", fromlist=["run"])
-        profiled = name in ("ingest", "forward")
-        report = module.run(size, profile=args.profile) if profiled else module.run(size)
-        saved = report.save(size)
+        options: dict[str, object] = {}
+        if name in ("ingest", "forward"):
+            options["profile"] = args.profile
+        if name == "ingest" and args.clients:
+            options["clients"] = args.clients
+        report = module.run(size, **options)
+        saved = report.save(size if "clients" not in options else f"{size}-c{args.clients}")
         print(f"  ({name} took {time.monotonic() - started:.0f}s; results in {saved})")
         failed += [f"{name}: {what}" for what, ok, _ in report.targets if not ok]
     print("\ntargets not met:" if failed else "\nall targets met")

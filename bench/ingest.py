@@ -2,7 +2,7 @@
 
 - Batched: ``count`` metrics in batches of 100 from N concurrent clients (one process, CPU 1)
   to relay (its own process, CPU 0). Every metric names a delivery, so relay also writes one
-  outbox row per metric (and its de-duplication row) in the same commit.
+  outbox row per metric and moves its device's last_seen, in the same commit.
   Baseline: the same metric rows inserted by a bare sqlite3 script (`bench.sqlite_ceiling`,
   CPU 0) in 10,000-row transactions — the physical limit of this disk and SQLite; a second
   ceiling inserts the outbox rows too.
@@ -52,9 +52,12 @@ SIZES = {
 }
 
 
-def run(size: str, profile: bool = False) -> Report:
+def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
     cfg = SIZES[size]
-    report = Report(f"Ingest ({size})")
+    clients = clients or cfg["clients"]
+    report = Report(
+        f"Ingest ({size})" if clients == cfg["clients"] else f"Ingest ({size}, {clients} clients)"
+    )
     header(report.name)
     source, _meta = dataset(f"ingest-{size}", cfg["spec"])
     with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=source.parent) as tmp:
@@ -62,7 +65,7 @@ def run(size: str, profile: bool = False) -> Report:
         tokens = work / "tokens.txt"
         tokens.write_text("\n".join(active_tokens(source)))
         ts = time.time() - 60
-        batched, single, clients = cfg["batched"], cfg["single"], cfg["clients"]
+        batched, single = cfg["batched"], cfg["single"]
         common = ["--tokens", str(tokens), "--timestamp", str(ts), "--clients", str(clients)]
 
         db = working_copy(source, work / "relay.db")

@@ -5,8 +5,8 @@ FULL), the same ``INSERT OR IGNORE`` into ``metrics`` with device and profile al
 (outside the clock), in transactions of ``--tx`` rows. ``--outbox`` also inserts the outbox
 row relay writes for each metric (its JSON payload built outside the clock too);
 ``--all-writes`` does every write relay does for these metrics: the metric, its outbox row,
-its ``forwarded_delivery_metrics`` row, and per 100-metric request one ``last_seen`` update
-per distinct device.
+and per 100-metric request one ``last_seen`` update per distinct device. The copy gets
+relay's migrations first, so its schema (tables and indexes) is relay's.
 The last stdout line is the result as JSON.
 """
 
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench.workload import APP, metric_item
+from relay.store.sqlite.migrate import apply_migrations
 
 METRIC_SQL = (
     "INSERT OR IGNORE INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
@@ -28,10 +29,6 @@ METRIC_SQL = (
 OUTBOX_SQL = (
     "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-
-FORWARDED_SQL = (
-    "INSERT OR IGNORE INTO forwarded_delivery_metrics (delivery_id, token, metric) VALUES (?, ?, ?)"
 )
 TOUCH_SQL = (
     "UPDATE devices SET last_seen = max(last_seen, ?),"
@@ -54,6 +51,7 @@ def main() -> None:
     conn = sqlite3.connect(args.db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
+    apply_migrations(conn)
     tokens = args.tokens.read_text().split()
     owners = {
         token: (device_id, customer_id, anonymous_id)
@@ -62,7 +60,7 @@ def main() -> None:
         )
     }
     now = time.time()
-    metrics, outbox, forwarded = [], [], []
+    metrics, outbox = [], []
     for i in range(args.count):
         m = metric_item(args.prefix, i, tokens[i % len(tokens)], args.timestamp)
         device_id, customer_id, anonymous_id = owners.get(m["token"], (None, None, None))
@@ -93,7 +91,6 @@ def main() -> None:
             "attributes": {"device_token": m["token"]},
         }
         outbox.append((APP, f"token:{m['token']}", None, "batch", json.dumps(payload), now, now))
-        forwarded.append((m["delivery_id"], m["token"], m["metric"]))
     touches = [
         [(now, owners[t][0]) for t in {row[3] for row in metrics[s : s + 100]} if t in owners]
         for s in range(0, args.count, 100)
@@ -106,7 +103,6 @@ def main() -> None:
         if args.outbox or args.all_writes:
             conn.executemany(OUTBOX_SQL, outbox[start : start + args.tx])
         if args.all_writes:
-            conn.executemany(FORWARDED_SQL, forwarded[start : start + args.tx])
             for touch in touches[start // 100 : (start + args.tx) // 100]:
                 conn.executemany(TOUCH_SQL, touch)
         conn.execute("COMMIT")

@@ -31,6 +31,9 @@ from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.engine import Engine, WriteObserver
 from relay.store.sqlite.records import device_model
 
+# Devices per write transaction of the token-hygiene scan: milliseconds each.
+STALE_SCAN_CHUNK = 10_000
+
 
 class SqliteStore:
     def __init__(self, settings: Settings, on_commit: WriteObserver | None = None) -> None:
@@ -209,7 +212,14 @@ class SqliteStore:
         )
 
     async def mark_stale(self, cutoff: float) -> int:
-        return await self.engine.write(lambda conn: push.mark_stale(conn, cutoff))
+        marked, after_id = 0, 0
+        while after_id is not None:
+            chunk = functools.partial(
+                push.mark_stale, cutoff=cutoff, after_id=after_id, limit=STALE_SCAN_CHUNK
+            )
+            count, after_id = await self.engine.write(chunk)
+            marked += count
+        return marked
 
     async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace:
         return await self.engine.read(lambda conn: push.delivery_trace(conn, app_id, delivery_id))

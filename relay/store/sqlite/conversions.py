@@ -70,19 +70,9 @@ def attribute_conversions(
             ),
         )
         conn.execute("UPDATE events SET attributed = 1 WHERE seq = ?", (event["seq"],))
-        forwardable = cursor.rowcount == 1 and not is_test_delivery(conn, touch["delivery_id"])
-        if forwardable and first_forward(conn, touch["delivery_id"], touch["token"], "converted"):
+        # An index keeps one `converted` per (delivery, token): the one inserted here is the first.
+        if cursor.rowcount == 1 and not is_test_delivery(conn, touch["delivery_id"]):
             op = ops.delivery_metric(
                 touch["delivery_id"], touch["token"], "converted", event["occurred_at"]
             )
             enqueue(conn, app_id, [op], now)
-
-
-def first_forward(conn: sqlite3.Connection, delivery_id: str, token: str, metric: str) -> bool:
-    """True once per (delivery, token, metric): Customer.io hears each delivery metric once."""
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO forwarded_delivery_metrics (delivery_id, token, metric)"
-        " VALUES (?, ?, ?)",
-        (delivery_id, token, metric),
-    )
-    return cursor.rowcount == 1

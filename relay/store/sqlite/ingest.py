@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.store.sqlite.attribution import ensure_person, linked_customer
-from relay.store.sqlite.conversions import AttributionRules, attribute_conversions, first_forward
+from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
 from relay.store.sqlite.outbox import enqueue
 
 # Replacement chains are short (one per token refresh); the bound only guards against a cycle.
@@ -150,6 +150,24 @@ _PERSON_EVENT_OF_METRIC = {
 }
 
 
+# Customer.io hears one delivered and one opened (an open or a tap) per delivery and token,
+# whatever relay received: a metric is forwarded if no earlier one of its kind exists. (A
+# `converted` is unique per delivery and token by an index, so it is always the first.)
+_KIND = "CASE {0}.metric WHEN 'tapped' THEN 'opened' ELSE {0}.metric END"
+_NEW_DELIVERY_METRICS = f"""
+SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action, deep_link,
+    reason,
+    NOT EXISTS (
+        SELECT 1 FROM metrics AS earlier
+        WHERE earlier.app_id = m.app_id AND earlier.delivery_id = m.delivery_id
+            AND earlier.seq < m.seq AND earlier.token = m.token
+            AND {_KIND.format("earlier")} = {_KIND.format("m")}
+    ) AS first_of_its_kind
+FROM metrics AS m
+WHERE seq > ? AND delivery_id IS NOT NULL
+"""
+
+
 def _consequences(conn: sqlite3.Connection, since_seq: int) -> tuple[list[ops.Op], set[str]]:
     """One pass over the metrics just stored that name a delivery (the others neither forward
     nor attribute): what Customer.io must hear, and the profiles that got an open or tap."""
@@ -163,18 +181,14 @@ def _consequences(conn: sqlite3.Connection, since_seq: int) -> tuple[list[ops.Op
             (since_seq,),
         )
     }
-    for m in conn.execute(
-        "SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action,"
-        " deep_link, reason FROM metrics WHERE seq > ? AND delivery_id IS NOT NULL",
-        (since_seq,),
-    ):
+    for m in conn.execute(_NEW_DELIVERY_METRICS, (since_seq,)):
         delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
         if m["metric"] in ("opened", "tapped") and m["customer_id"] is not None:
             opened_by.add(m["customer_id"])
         if delivery_id in test_deliveries:
             continue  # relay's own QA push: Customer.io does not know this delivery
         metric = ops.DELIVERY_METRIC.get(m["metric"])
-        if metric and first_forward(conn, delivery_id, token, metric):
+        if metric and m["first_of_its_kind"]:
             forward.append(ops.delivery_metric(delivery_id, token, metric, moment))
         event_name = _PERSON_EVENT_OF_METRIC.get(m["metric"])
         if event_name:

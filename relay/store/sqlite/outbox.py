@@ -39,7 +39,10 @@ def pending_window(conn: sqlite3.Connection, limit: int) -> list[OutboxRow]:
 
 def settle(conn: sqlite3.Connection, settlement: Settlement) -> None:
     """Record one send's outcome: delivered rows go, retried rows wait, dead rows stay dead."""
-    conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in settlement.delivered])
+    conn.execute(
+        "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))",
+        (_encode(settlement.delivered),),
+    )
     conn.executemany(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
         " first_attempt_at = coalesce(first_attempt_at, ?) WHERE seq = ?",

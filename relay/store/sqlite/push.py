@@ -125,12 +125,27 @@ def invalidate_device(
     return True
 
 
-def mark_stale(conn: sqlite3.Connection, cutoff: float) -> int:
-    """Active tokens unseen since ``cutoff`` become ``stale`` (any app)."""
+def mark_stale(
+    conn: sqlite3.Connection, cutoff: float, after_id: int, limit: int
+) -> tuple[int, int | None]:
+    """Active tokens unseen since ``cutoff`` become ``stale`` (any app), among the ``limit``
+    devices after ``after_id``: (how many, the last id looked at, None past the last device).
+
+    A scan in id order, one chunk per call: no index on last_seen (every metric would have
+    to move its entry), and no write transaction long enough to stall ingest.
+    """
+    last_id = conn.execute(
+        "SELECT max(id) FROM (SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT ?)",
+        (after_id, limit),
+    ).fetchone()[0]
+    if last_id is None:
+        return 0, None
     cursor = conn.execute(
-        "UPDATE devices SET status = 'stale' WHERE status = 'active' AND last_seen < ?", (cutoff,)
+        "UPDATE devices SET status = 'stale'"
+        " WHERE id > ? AND id <= ? AND status = 'active' AND last_seen < ?",
+        (after_id, last_id, cutoff),
     )
-    return cursor.rowcount
+    return cursor.rowcount, last_id
 
 
 _FUNNEL_METRICS = ("sent", "delivered", "opened", "tapped", "deep_link_failed", "converted")
