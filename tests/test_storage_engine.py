@@ -12,6 +12,7 @@ import pytest
 from relay.errors import NotFound, Unavailable
 from relay.store.sqlite.engine import Engine
 from relay.store.sqlite.migrate import apply_migrations, available_migrations
+from tests.support import eventually
 
 
 def test_aiosqlite_still_offers_the_private_hook_the_writer_relies_on() -> None:
@@ -88,6 +89,28 @@ async def test_close_commits_what_was_already_submitted(tmp_path: Path) -> None:
     assert [p.result() for p in pending] == list(range(50))
     with sqlite3.connect(tmp_path / "e.db") as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 50
+
+
+def _rows_in_database_file_alone(db: Path, copy: Path) -> int:
+    """Rows of t as the main database file holds them, without its WAL."""
+    copy.write_bytes(db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()
+        return conn.execute("SELECT count(*) FROM t").fetchone()[0] if tables[0] else 0
+
+
+async def test_commits_reach_the_database_file_without_an_automatic_checkpoint(
+    tmp_path: Path,
+) -> None:
+    engine = await _engine(tmp_path, [])
+    try:
+        await asyncio.gather(*(engine.write(_insert(i)) for i in range(20)))
+        # 20 small rows are far below SQLite's automatic threshold: the engine's loop does it.
+        await eventually(
+            lambda: _rows_in_database_file_alone(tmp_path / "e.db", tmp_path / "copy.db") == 20
+        )
+    finally:
+        await engine.close()
 
 
 async def test_writes_after_close_are_refused_as_unavailable(tmp_path: Path) -> None:

@@ -8,7 +8,12 @@ concurrent requests cost one fsync instead of a hundred.
 
 Jobs run inside aiosqlite's connection thread through ``Connection._execute``; running a whole
 batch in one hop to the thread (instead of one hop per statement) is where the speed comes
-from. tests/test_library_hooks.py fails loudly if that hook disappears.
+from. tests/test_storage_engine.py fails loudly if that hook disappears.
+
+WAL checkpoints (copying committed pages from the WAL into the database file) run on their
+own connection every ``CHECKPOINT_INTERVAL_S``, not inside whichever COMMIT crosses SQLite's
+automatic threshold: that COMMIT, and every request waiting on it, would pay for the copy
+and its fsync.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ WriteObserver = Callable[[int, float], None]
 MAX_JOBS_PER_COMMIT = 512
 BUSY_TIMEOUT_MS = 10_000
 INLINE_BUSY_TIMEOUT_MS = 100
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 def configure(conn: sqlite3.Connection, synchronous: str) -> None:
@@ -46,6 +52,16 @@ def configure(conn: sqlite3.Connection, synchronous: str) -> None:
     # Another process (a CLI command) may hold the write lock briefly: wait, don't fail.
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.row_factory = sqlite3.Row
+
+
+def _configure_writer(conn: sqlite3.Connection, synchronous: str) -> None:
+    configure(conn, synchronous)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")  # Engine._checkpoint_loop does it
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    # PASSIVE waits for nobody: it copies what no reader still needs, the next round the rest.
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -89,6 +105,9 @@ class Engine:
     on_commit: WriteObserver | None = None
     _writer: aiosqlite.Connection | None = None
     _inline: sqlite3.Connection | None = None
+    _checkpointer: aiosqlite.Connection | None = None
+    _checkpoint_task: asyncio.Task[None] | None = None
+    _commits_since_checkpoint: int = 0
     _readers: asyncio.Queue[aiosqlite.Connection] = field(default_factory=asyncio.Queue)
     _all_readers: list[aiosqlite.Connection] = field(default_factory=list)
     _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
@@ -99,8 +118,10 @@ class Engine:
         """Create the file if needed, apply migrations, start the writer loop."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await _run(self._writer, configure, self.synchronous)
+        await _run(self._writer, _configure_writer, self.synchronous)
         await _run(self._writer, apply_migrations)
+        self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+        await _run(self._checkpointer, configure, self.synchronous)
         self._inline = sqlite3.connect(self.path, isolation_level=None)
         configure(self._inline, self.synchronous)
         # It runs in the event loop: a lock it cannot get soon fails one request, not all.
@@ -112,6 +133,9 @@ class Engine:
             self._readers.put_nowait(reader)
         self._accepting = True
         self._task = asyncio.create_task(self._write_loop(), name="relay-sqlite-writer")
+        self._checkpoint_task = asyncio.create_task(
+            self._checkpoint_loop(), name="relay-sqlite-checkpoint"
+        )
 
     async def close(self) -> None:
         """Commit everything already submitted, then close every connection."""
@@ -120,6 +144,14 @@ class Engine:
             self._queue.put_nowait(None)
             await self._task
             self._task = None
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+            self._checkpoint_task = None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
@@ -216,6 +248,7 @@ class Engine:
                 if not pending.future.done():
                     pending.future.set_exception(Unavailable("storage write failed; retry"))
             return
+        self._commits_since_checkpoint += 1
         if self.on_commit is not None:
             self.on_commit(len(batch), time.perf_counter() - started)
         for pending, (ok, value) in zip(batch, outcomes, strict=True):
@@ -225,6 +258,18 @@ class Engine:
                 pending.future.set_result(value)
             else:
                 pending.future.set_exception(value)
+
+    async def _checkpoint_loop(self) -> None:
+        assert self._checkpointer is not None
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            if not self._commits_since_checkpoint:
+                continue
+            self._commits_since_checkpoint = 0
+            try:
+                await _run(self._checkpointer, _checkpoint)
+            except sqlite3.Error as exc:  # the next round tries again; the data is in the WAL
+                log.warning("WAL checkpoint failed: %s", exc)
 
 
 @contextlib.asynccontextmanager
