@@ -10,6 +10,7 @@ import aiosqlite
 import pytest
 
 from relay.errors import NotFound, Unavailable
+from relay.store.sqlite import engine as engine_module
 from relay.store.sqlite.engine import Engine
 from relay.store.sqlite.migrate import apply_migrations, available_migrations
 from tests.support import eventually
@@ -109,6 +110,29 @@ async def test_commits_reach_the_database_file_without_an_automatic_checkpoint(
         await eventually(
             lambda: _rows_in_database_file_alone(tmp_path / "e.db", tmp_path / "copy.db") == 20
         )
+    finally:
+        await engine.close()
+
+
+async def test_the_wal_starts_over_under_continuous_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "CHECKPOINT_INTERVAL_S", 0.02)
+    monkeypatch.setattr(engine_module, "WAL_RESTART_FRAMES", 64)
+    monkeypatch.setattr(engine_module, "WAL_SIZE_LIMIT_BYTES", 256 * 1024)
+    engine = await _engine(tmp_path, [])
+    await engine.write(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
+
+    async def writer(n: int) -> None:
+        for _ in range(n):
+            await engine.write(lambda c: c.execute("INSERT INTO blobs VALUES (randomblob(3000))"))
+
+    try:
+        # ~3,000 commits of a page or more each: a WAL that never started over would hold
+        # them all (12 MB and more).
+        await asyncio.gather(*(writer(750) for _ in range(4)))
+        wal = tmp_path / "e.db-wal"
+        assert wal.stat().st_size < 4 * 1024 * 1024
     finally:
         await engine.close()
 

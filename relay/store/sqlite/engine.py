@@ -13,7 +13,11 @@ from. tests/test_storage_engine.py fails loudly if that hook disappears.
 WAL checkpoints (copying committed pages from the WAL into the database file) run on their
 own connection every ``CHECKPOINT_INTERVAL_S``, not inside whichever COMMIT crosses SQLite's
 automatic threshold: that COMMIT, and every request waiting on it, would pay for the copy
-and its fsync.
+and its fsync. A checkpoint that runs beside the writer never catches up with it, though,
+and SQLite only starts the WAL over after one did; so once the WAL holds more than
+``WAL_RESTART_FRAMES``, the writer itself checkpoints between two transactions (after
+answering its callers), which finishes what the background ones copied and lets the next
+transaction start the WAL from the beginning.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ MAX_JOBS_PER_COMMIT = 512
 BUSY_TIMEOUT_MS = 10_000
 INLINE_BUSY_TIMEOUT_MS = 100
 CHECKPOINT_INTERVAL_S = 1.0
+WAL_RESTART_FRAMES = 8192  # pages: 32 MiB at SQLite's default page size
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # what a restarted WAL file is truncated to
 
 
 def configure(conn: sqlite3.Connection, synchronous: str) -> None:
@@ -57,11 +63,13 @@ def configure(conn: sqlite3.Connection, synchronous: str) -> None:
 def _configure_writer(conn: sqlite3.Connection, synchronous: str) -> None:
     configure(conn, synchronous)
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # Engine._checkpoint_loop does it
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    # PASSIVE waits for nobody: it copies what no reader still needs, the next round the rest.
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """Frames in the WAL. PASSIVE waits for nobody: it copies what no reader still needs."""
+    _busy, wal_frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(wal_frames)
 
 
 async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -108,6 +116,7 @@ class Engine:
     _checkpointer: aiosqlite.Connection | None = None
     _checkpoint_task: asyncio.Task[None] | None = None
     _commits_since_checkpoint: int = 0
+    _wal_frames: int = 0
     _readers: asyncio.Queue[aiosqlite.Connection] = field(default_factory=asyncio.Queue)
     _all_readers: list[aiosqlite.Connection] = field(default_factory=list)
     _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
@@ -236,6 +245,8 @@ class Engine:
                     batch.append(item)
             if batch:
                 await self._commit(batch)
+            if self._wal_frames > WAL_RESTART_FRAMES:
+                await self._checkpoint_between_transactions()
 
     async def _commit(self, batch: list[_Pending]) -> None:
         assert self._writer is not None
@@ -267,9 +278,17 @@ class Engine:
                 continue
             self._commits_since_checkpoint = 0
             try:
-                await _run(self._checkpointer, _checkpoint)
+                self._wal_frames = await _run(self._checkpointer, _checkpoint)
             except sqlite3.Error as exc:  # the next round tries again; the data is in the WAL
                 log.warning("WAL checkpoint failed: %s", exc)
+
+    async def _checkpoint_between_transactions(self) -> None:
+        assert self._writer is not None
+        try:
+            self._wal_frames = 0
+            await _run(self._writer, _checkpoint)
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint by the writer failed: %s", exc)
 
 
 @contextlib.asynccontextmanager
