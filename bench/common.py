@@ -211,6 +211,15 @@ def run_json(command: list[str], timeout: float = 1800, env: dict[str, str] | No
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def warm_page_cache(path: Path) -> float:
+    """Read a file once so that later reads come from memory; seconds it took."""
+    started = time.perf_counter()
+    with open(path, "rb") as source:
+        while source.read(16 << 20):
+            pass
+    return time.perf_counter() - started
+
+
 def loadgen(*args: str, timeout: float = 1800) -> Any:
     """The load generator (bench/loadgen.py) pinned to CPU 1."""
     return run_json(pinned(LOAD_CPU, [PY, "-m", "bench.loadgen", *args]), timeout=timeout)

@@ -19,9 +19,9 @@ class Segment:
     description: str
     where: str  # SQL predicate over the stats columns; params appear as :name
     params: Mapping[str, int] = field(default_factory=dict)  # name → default
-    # the window of the *_window columns: a param name, or a fixed number of days
+    # the window of the window statistics: a param name, or a fixed number of days
     window: str | int = "days"
-    # the longer window of `opens_lapsed_window`, if the segment uses one
+    # the longer window of `opened_in_lapsed_window`, if the segment uses one
     lapsed_window: str | None = None
 
     def window_days(self, values: Mapping[str, int]) -> int:
@@ -34,39 +34,39 @@ SEGMENTS: dict[str, Segment] = {
         Segment(
             "push_engaged",
             "Profiles with an open within `days` days.",
-            "opens_window >= 1",
+            "opened_in_window",
             {"days": 7},
         ),
         Segment(
             "delivered_not_opened",
             "At least `min_deliveries` deliveries within `days` days, and no open within them.",
-            "deliveries_window >= :min_deliveries AND opens_window = 0",
+            "deliveries_up_to_min >= :min_deliveries AND NOT opened_in_window",
             {"days": 30, "min_deliveries": 3},
         ),
         Segment(
             "opened_not_converted",
             "An open within `days` days, and no conversion after the latest such open.",
-            "opens_window >= 1"
+            "opened_in_window"
             " AND (last_converted_at IS NULL OR last_converted_at <= last_open_in_window)",
             {"days": 7},
         ),
         Segment(
             "deep_link_failures",
             "At least one failed deep link within `days` days.",
-            "deep_link_failures_window >= 1",
+            "deep_link_failed_in_window",
             {"days": 7},
         ),
         Segment(
             "push_fatigued",
             "At least `min_deliveries` deliveries within 7 days.",
-            "deliveries_window >= :min_deliveries",
+            "deliveries_up_to_min >= :min_deliveries",
             {"min_deliveries": 5},
             window=7,
         ),
         Segment(
             "lapsed_push_engaged",
             "An open within `lapsed_days` days but none within `days` days.",
-            "opens_lapsed_window >= 1 AND opens_window = 0",
+            "opened_in_lapsed_window AND NOT opened_in_window",
             {"days": 30, "lapsed_days": 90},
             lapsed_window="lapsed_days",
         ),

@@ -36,18 +36,22 @@ OPENS = ("opened", "tapped")
 _OF_PROFILE = "app_id = p.app_id AND customer_id = p.customer_id"
 
 
+_NONE = "-1e308"  # stands for NULL inside a scalar max(), which returns NULL if any argument is
+
+
 def _latest(metrics: tuple[str, ...], since: str | None = None) -> str:
     """The latest moment of any of ``metrics``: one max() seek per kind (SQLite answers a
     max() over an index prefix with a single seek, but not across an IN list)."""
     window = f" AND occurred_at > {since}" if since else ""
     seeks = [
-        f"SELECT max(occurred_at) AS t FROM metrics WHERE {_OF_PROFILE}"
-        f" AND metric = '{metric}' AND occurred_at <= :as_of{window}"
+        f"(SELECT max(occurred_at) FROM metrics WHERE {_OF_PROFILE}"
+        f" AND metric = '{metric}' AND occurred_at <= :as_of{window})"
         for metric in metrics
     ]
     if len(seeks) == 1:
-        return f"({seeks[0]})"
-    return f"(SELECT max(t) FROM ({' UNION ALL '.join(seeks)}))"
+        return seeks[0]
+    latest = ", ".join(f"coalesce({seek}, {_NONE})" for seek in seeks)
+    return f"nullif(max({latest}), {_NONE})"
 
 
 def _count(metrics: tuple[str, ...], since: str) -> str:
@@ -55,6 +59,24 @@ def _count(metrics: tuple[str, ...], since: str) -> str:
     return (
         f"(SELECT count(*) FROM metrics WHERE {_OF_PROFILE} AND metric IN ({kinds})"
         f" AND occurred_at > {since} AND occurred_at <= :as_of)"
+    )
+
+
+def _any(metrics: tuple[str, ...], since: str) -> str:
+    """Whether any of ``metrics`` falls in the window: stops at the first index entry."""
+    kinds = ", ".join(f"'{metric}'" for metric in metrics)
+    return (
+        f"EXISTS (SELECT 1 FROM metrics WHERE {_OF_PROFILE} AND metric IN ({kinds})"
+        f" AND occurred_at > {since} AND occurred_at <= :as_of)"
+    )
+
+
+def _count_up_to(metric: str, since: str, limit: str) -> str:
+    """``min(count, limit)`` in the window: enough for "at least N", without counting on."""
+    return (
+        f"(SELECT count(*) FROM (SELECT 1 FROM metrics WHERE {_OF_PROFILE}"
+        f" AND metric = '{metric}' AND occurred_at > {since} AND occurred_at <= :as_of"
+        f" LIMIT {limit}))"
     )
 
 
@@ -72,8 +94,11 @@ _STATS = {
     "opens_window": _count(OPENS, ":window_start"),
     "deliveries_window": _count(("delivered",), ":window_start"),
     "last_open_in_window": _latest(OPENS, since=":window_start"),
-    "deep_link_failures_window": _count(("deep_link_failed",), ":window_start"),
-    "opens_lapsed_window": _count(OPENS, ":lapsed_start"),
+    # what predicates use: each stops as soon as the answer is known
+    "opened_in_window": _any(OPENS, ":window_start"),
+    "opened_in_lapsed_window": _any(OPENS, ":lapsed_start"),
+    "deep_link_failed_in_window": _any(("deep_link_failed",), ":window_start"),
+    "deliveries_up_to_min": _count_up_to("delivered", ":window_start", ":min_deliveries"),
     "last_converted_at": (
         f"(SELECT max(occurred_at) FROM events WHERE {_OF_PROFILE}"
         " AND name IN (SELECT value FROM json_each(:conversion_names)) AND occurred_at <= :as_of)"
@@ -110,6 +135,7 @@ def build_query(
     stats = ",\n        ".join(f"{sql} AS {name}" for name, sql in _STATS.items())
     sql = _QUERY.format(columns=", ".join(columns), stats=stats, where=segment.where)
     params: dict[str, Any] = {
+        "min_deliveries": 1,  # bound in every query; only some segments have the parameter
         **values,
         "conversion_names": json.dumps(conversion_events),
         "app_id": app_id,
