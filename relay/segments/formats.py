@@ -15,11 +15,15 @@ from relay.timeutil import format_timestamp
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
+_TIMESTAMP_INDEXES = [i for i, name in enumerate(COLUMNS) if name in TIMESTAMP_COLUMNS]
+
+
 def _values(row: Sequence[Any]) -> list[Any]:
-    return [
-        format_timestamp(value) if name in TIMESTAMP_COLUMNS else value
-        for name, value in zip(COLUMNS, row, strict=True)
-    ]
+    values = list(row)
+    for i in _TIMESTAMP_INDEXES:
+        if values[i] is not None:
+            values[i] = format_timestamp(values[i])
+    return values
 
 
 def header(fmt: str) -> bytes:
@@ -36,5 +40,5 @@ def encode_rows(fmt: str, rows: Iterable[Sequence[Any]], with_header: bool = Fal
     writer = csv.writer(buffer)
     if with_header:
         writer.writerow(COLUMNS)
-    writer.writerows(["" if v is None else v for v in _values(row)] for row in rows)
+    writer.writerows(map(_values, rows))  # the csv module writes None as an empty field
     return buffer.getvalue().encode("utf-8")
