@@ -81,8 +81,8 @@ def _count_up_to(metric: str, since: str, limit: str) -> str:
 
 
 def _devices(condition: str) -> str:
-    # The unary + keeps SQLite from choosing the index on status (every active device) over
-    # the one on the profile (its two or three devices).
+    # The unary + keeps SQLite from ever preferring an index on status (every active device)
+    # to the one on the profile (its two or three devices): it did, while one existed.
     return f"(SELECT count(*) FROM devices WHERE {_OF_PROFILE} AND +status = 'active'{condition})"
 
 
