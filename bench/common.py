@@ -225,6 +225,24 @@ def loadgen(*args: str, timeout: float = 1800) -> Any:
     return run_json(pinned(LOAD_CPU, [PY, "-m", "bench.loadgen", *args]), timeout=timeout)
 
 
+def send_metrics(
+    url: str,
+    tokens: Path,
+    count: int,
+    prefix: str,
+    *,
+    batch: int = 100,
+    clients: int = 16,
+    timestamp: float | None = None,
+) -> Any:
+    """POST ``count`` metrics (`bench.workload.metric_item`) from the load generator."""
+    args = ["--url", url, "--key", APP_KEY, "--tokens", str(tokens), "--count", str(count)]
+    args += ["--batch", str(batch), "--clients", str(clients), "--prefix", prefix]
+    if timestamp is not None:
+        args += ["--timestamp", str(timestamp)]
+    return loadgen("metrics", *args)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

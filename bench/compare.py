@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import APP_KEY, Relay, loadgen
+from bench.common import Relay, send_metrics
 from bench.generate import active_tokens, dataset, working_copy
 from bench.ingest import SIZES
 
@@ -29,15 +29,10 @@ SINGLE = 5_000
 def measure(source: Path, work: Path, checkout: Path, prefix: str, tokens: Path) -> dict:
     db = working_copy(source, work / "relay.db")
     with Relay(db, work, env={"PYTHONPATH": str(checkout.resolve())}) as relay:
-        common = ["--url", relay.url, "--key", APP_KEY, "--tokens", str(tokens)]
-        common += ["--timestamp", str(time.time() - 60), "--clients", "16"]
-        loadgen("metrics", "--count", "2000", "--batch", "100", "--prefix", f"{prefix}w", *common)
-        batched = loadgen(
-            "metrics", "--count", str(BATCHED), "--batch", "100", "--prefix", f"{prefix}b", *common
-        )
-        single = loadgen(
-            "metrics", "--count", str(SINGLE), "--batch", "1", "--prefix", f"{prefix}s", *common
-        )
+        ts = time.time() - 60
+        send_metrics(relay.url, tokens, 2000, f"{prefix}w", timestamp=ts)
+        batched = send_metrics(relay.url, tokens, BATCHED, f"{prefix}b", timestamp=ts)
+        single = send_metrics(relay.url, tokens, SINGLE, f"{prefix}s", batch=1, timestamp=ts)
     return {
         "batched": batched["accepted"] / batched["elapsed"],
         "single": single["requests_per_s"],

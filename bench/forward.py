@@ -145,56 +145,24 @@ def run(size: str, profile: bool = False) -> Report:
             relay_total_s = relay_stats["last"] - spawned
             del now
 
-            # -- (a) the customerio client, one call per fact ------------------------------
-            http("POST", url + "/_bench/reset", {}, context=context)
-            cpu_standin = cpu_seconds(standin.pid)
             env = {"REQUESTS_CA_BUNDLE": str(work / "ca.pem")}
-            cio = run_json(
-                pinned(
-                    RELAY_CPU,
-                    [
-                        PY,
-                        "-m",
-                        "bench.sdk_clients",
-                        "customerio",
-                        "--url",
-                        url,
-                        "--facts",
-                        str(total),
-                        "--timestamp",
-                        str(ts),
-                    ],
-                ),
-                env=env,
-            )
-            cio_stats = stats()
-            cio_stats["standin_cpu"] = cpu_seconds(standin.pid) - cpu_standin
-            cio_s = cio_stats["last"] - cio_stats["first"]
 
-            # -- (b) segment-analytics-python batching to Pipelines ------------------------
-            http("POST", url + "/_bench/reset", {}, context=context)
-            cpu_standin = cpu_seconds(standin.pid)
-            seg = run_json(
-                pinned(
-                    RELAY_CPU,
-                    [
-                        PY,
-                        "-m",
-                        "bench.sdk_clients",
-                        "segment",
-                        "--url",
-                        url,
-                        "--facts",
-                        str(total),
-                        "--timestamp",
-                        str(ts),
-                    ],
-                ),
-                env=env,
-            )
-            seg_stats = stats()
-            seg_stats["standin_cpu"] = cpu_seconds(standin.pid) - cpu_standin
-            seg_s = seg_stats["last"] - seg_stats["first"]
+            def sdk_baseline(client: str) -> tuple[dict, dict, float]:
+                """One SDK (bench/sdk_clients.py) sends every fact to the freshly reset
+                stand-in: its own result, the stand-in's stats, seconds first → last."""
+                http("POST", url + "/_bench/reset", {}, context=context)
+                cpu_before = cpu_seconds(standin.pid)
+                command = [PY, "-m", "bench.sdk_clients", client, "--url", url]
+                command += ["--facts", str(total), "--timestamp", str(ts)]
+                result = run_json(pinned(RELAY_CPU, command), env=env)
+                got = stats()
+                got["standin_cpu"] = cpu_seconds(standin.pid) - cpu_before
+                return result, got, got["last"] - got["first"]
+
+            # (a) the customerio client, one call per fact; (b) segment-analytics-python
+            # batching to Pipelines
+            cio, cio_stats, cio_s = sdk_baseline("customerio")
+            seg, seg_stats, seg_s = sdk_baseline("segment")
         finally:
             standin.terminate()
             standin.wait()

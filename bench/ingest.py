@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from bench.common import (
-    APP_KEY,
     PY,
     RELAY_CPU,
     Profiler,
@@ -32,10 +31,10 @@ from bench.common import (
     fmt_rate,
     free_port,
     header,
-    loadgen,
     pinned,
     print_profile,
     run_json,
+    send_metrics,
     wait_ready,
 )
 from bench.generate import Spec, active_tokens, dataset, working_copy
@@ -66,7 +65,6 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
         tokens.write_text("\n".join(active_tokens(source)))
         ts = time.time() - 60
         batched, single = cfg["batched"], cfg["single"]
-        common = ["--tokens", str(tokens), "--timestamp", str(ts), "--clients", str(clients)]
 
         db = working_copy(source, work / "relay.db")
         results = data_dir() / "results"
@@ -74,19 +72,8 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
         with Relay(db, work) as relay:
 
             def load(count: int, batch: int, prefix: str) -> dict:
-                return loadgen(
-                    "metrics",
-                    "--url",
-                    relay.url,
-                    "--key",
-                    APP_KEY,
-                    "--count",
-                    str(count),
-                    "--batch",
-                    str(batch),
-                    "--prefix",
-                    prefix,
-                    *common,
+                return send_metrics(
+                    relay.url, tokens, count, prefix, batch=batch, clients=clients, timestamp=ts
                 )
 
             load(max(1000, batched // 50), 100, "warm")
@@ -148,9 +135,8 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
         try:
             url = f"http://127.0.0.1:{port}"
             wait_ready(url + "/readyz", hello, log)
-            hello_args = ["--url", url, "--batch", "1", "--prefix", "s", *common]
-            loadgen("metrics", "--count", str(max(500, single // 10)), *hello_args)
-            h = loadgen("metrics", "--count", str(single), *hello_args)
+            for count in (max(500, single // 10), single):  # warm-up, then measured
+                h = send_metrics(url, tokens, count, "s", batch=1, clients=clients, timestamp=ts)
         finally:
             hello.terminate()
             hello.wait()

@@ -24,6 +24,7 @@ from bench.common import (
     mb,
     peak_rss,
     rss,
+    send_metrics,
 )
 from bench.generate import Spec, active_tokens, dataset, working_copy
 
@@ -62,25 +63,7 @@ def run(size: str) -> Report:
                 "--clients",
                 "16",
             )
-            got = loadgen(
-                "metrics",
-                "--url",
-                relay.url,
-                "--key",
-                APP_KEY,
-                "--tokens",
-                str(tokens),
-                "--count",
-                str(len(listed)),
-                "--batch",
-                "100",
-                "--prefix",
-                "mem",
-                "--timestamp",
-                str(time.time() - 60),
-                "--clients",
-                "16",
-            )
+            got = send_metrics(relay.url, tokens, len(listed), "mem", timestamp=time.time() - 60)
             time.sleep(1)
             after = rss(relay.pid)
             peak = peak_rss(relay.pid)

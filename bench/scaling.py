@@ -18,13 +18,13 @@ from urllib.parse import urlencode
 
 from bench.common import (
     ADMIN_KEY,
-    APP_KEY,
     Relay,
     Report,
     data_dir,
     fmt_rate,
     header,
     loadgen,
+    send_metrics,
 )
 from bench.generate import Spec, active_tokens, dataset, working_copy
 
@@ -66,39 +66,9 @@ def run(size: str) -> Report:
                     ),
                     key=lambda run: run["elapsed"],
                 )
-                loadgen(
-                    "metrics",
-                    "--url",
-                    relay.url,
-                    "--key",
-                    APP_KEY,
-                    "--tokens",
-                    str(tokens),
-                    "--count",
-                    "1000",
-                    "--prefix",
-                    "warm",
-                    "--clients",
-                    "16",
-                )
-                ingested = loadgen(
-                    "metrics",
-                    "--url",
-                    relay.url,
-                    "--key",
-                    APP_KEY,
-                    "--tokens",
-                    str(tokens),
-                    "--count",
-                    str(ingest_count),
-                    "--batch",
-                    "100",
-                    "--prefix",
-                    "scale",
-                    "--timestamp",
-                    str(time.time() - 60),
-                    "--clients",
-                    "16",
+                send_metrics(relay.url, tokens, 1000, "warm")
+                ingested = send_metrics(
+                    relay.url, tokens, ingest_count, "scale", timestamp=time.time() - 60
                 )
         rate = ingested["accepted"] / ingested["elapsed"]
         rows = exported["lines"] - 1

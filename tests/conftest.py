@@ -7,7 +7,7 @@ import pytest
 
 from relay.devtools.fake_customerio import FakeCustomerIO
 from relay.settings import CustomerioSettings, ForwardingSettings
-from tests.support import Api, RelayServer, make_settings, two_apps
+from tests.support import Api, RelayServer, make_settings, started_servers, two_apps
 
 SITE_ID = "relay-test-site"
 API_KEY = "relay-test-track-key"
@@ -47,27 +47,22 @@ async def start_forwarding_relay(
     tmp_path: Path, customerio: FakeCustomerIO
 ) -> AsyncIterator[Callable[..., Awaitable[RelayServer]]]:
     """Start relay forwarding to the fake, with fast retries; keyword args override forwarding."""
-    servers: list[RelayServer] = []
+    async with started_servers() as start_server:
 
-    async def start(**forwarding: float) -> RelayServer:
-        values = {"retry_initial_seconds": 0.05, "retry_max_seconds": 0.2}
-        values |= {"max_requests_per_second": 1000.0} | forwarding
-        settings = make_settings(
-            tmp_path,
-            apps=two_apps(),
-            customerio=CustomerioSettings(
-                site_id=SITE_ID, api_key=API_KEY, track_url=customerio.url
-            ),
-            forwarding=ForwardingSettings(**values),
-        )
-        server = RelayServer(settings)
-        await server.start()
-        servers.append(server)
-        return server
+        async def start(**forwarding: float) -> RelayServer:
+            values = {"retry_initial_seconds": 0.05, "retry_max_seconds": 0.2}
+            values |= {"max_requests_per_second": 1000.0} | forwarding
+            settings = make_settings(
+                tmp_path,
+                apps=two_apps(),
+                customerio=CustomerioSettings(
+                    site_id=SITE_ID, api_key=API_KEY, track_url=customerio.url
+                ),
+                forwarding=ForwardingSettings(**values),
+            )
+            return await start_server(settings)
 
-    yield start
-    for server in servers:
-        await server.close()
+        yield start
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -244,6 +246,24 @@ def write_config(path: Path, db_path: Path, port: int, extra: str = "") -> Path:
 
 
 __all__ = ["load_settings"]
+
+
+@contextlib.asynccontextmanager
+async def started_servers() -> AsyncIterator[Callable[[Settings], Awaitable[RelayServer]]]:
+    """Start relay servers from settings, as many as asked; every one is closed on exit."""
+    servers: list[RelayServer] = []
+
+    async def start(settings: Settings) -> RelayServer:
+        server = RelayServer(settings)
+        await server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            await server.close()
 
 
 async def eventually(check, timeout: float = 10.0, interval: float = 0.02):  # type: ignore[no-untyped-def]

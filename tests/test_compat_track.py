@@ -39,7 +39,7 @@ from tests.compat_support import (
     send,
     track_v1_calls,
 )
-from tests.support import RelayServer, eventually, make_settings, two_apps
+from tests.support import RelayServer, eventually, make_settings, started_servers, two_apps
 from tests.test_forwarding import drained
 
 TRACK_AUTH = {"Authorization": basic("any-site-id", CLIENT_KEY)}
@@ -284,19 +284,15 @@ async def start_cio_relay(
     tmp_path: Path, customerio: FakeCustomerIO
 ) -> AsyncIterator[Callable[..., Awaitable[RelayServer]]]:
     """relay forwarding to the fake's Track API, and with ``cdp`` also to its Pipelines API."""
-    servers: list[RelayServer] = []
+    async with started_servers() as start_server:
 
-    async def start(cdp: bool = True) -> RelayServer:
-        sections = forwarding_sections(customerio, cdp=cdp)
-        server = RelayServer(make_settings(tmp_path, apps=two_apps(), **sections))
-        await server.start()
-        await register_client_key(server)
-        servers.append(server)
-        return server
+        async def start(cdp: bool = True) -> RelayServer:
+            sections = forwarding_sections(customerio, cdp=cdp)
+            server = await start_server(make_settings(tmp_path, apps=two_apps(), **sections))
+            await register_client_key(server)
+            return server
 
-    yield start
-    for server in servers:
-        await server.close()
+        yield start
 
 
 @pytest.fixture

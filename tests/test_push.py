@@ -23,7 +23,7 @@ from relay.settings import (
     PushSettings,
 )
 from tests.conftest import API_KEY, SITE_ID
-from tests.support import Api, RelayServer, eventually, make_settings
+from tests.support import Api, RelayServer, eventually, make_settings, started_servers
 
 KEY_ID, TEAM_ID, TOPIC, PROJECT = "KEY1234567", "TEAM123456", "com.example.shop", "shop-demo"
 IOS, ANDROID = "a1" * 32, "fcm-token-1:APA91b" + "x" * 40
@@ -75,20 +75,13 @@ def push_apps(
 async def start_relay(
     tmp_path: Path, p8_key: ec.EllipticCurvePrivateKey, fake_apns: FakeAPNs, fake_fcm: FakeFCM
 ) -> AsyncIterator[Any]:
-    servers: list[RelayServer] = []
+    async with started_servers() as start_server:
 
-    async def start(**sections: Any) -> RelayServer:
-        settings = make_settings(
-            tmp_path, apps=push_apps(tmp_path, p8_key, fake_apns, fake_fcm), **sections
-        )
-        server = RelayServer(settings)
-        await server.start()
-        servers.append(server)
-        return server
+        async def start(**sections: Any) -> RelayServer:
+            apps = push_apps(tmp_path, p8_key, fake_apns, fake_fcm)
+            return await start_server(make_settings(tmp_path, apps=apps, **sections))
 
-    yield start
-    for server in servers:
-        await server.close()
+        yield start
 
 
 @pytest.fixture

@@ -54,30 +54,27 @@ def _latest(metrics: tuple[str, ...], since: str | None = None) -> str:
     return f"nullif(max({latest}), {_NONE})"
 
 
-def _count(metrics: tuple[str, ...], since: str) -> str:
+def _in_window(metrics: tuple[str, ...], since: str) -> str:
+    """The profile's index entries of ``metrics`` in the window ``since < t <= as_of``."""
     kinds = ", ".join(f"'{metric}'" for metric in metrics)
     return (
-        f"(SELECT count(*) FROM metrics WHERE {_OF_PROFILE} AND metric IN ({kinds})"
-        f" AND occurred_at > {since} AND occurred_at <= :as_of)"
+        f"FROM metrics WHERE {_OF_PROFILE} AND metric IN ({kinds})"
+        f" AND occurred_at > {since} AND occurred_at <= :as_of"
     )
+
+
+def _count(metrics: tuple[str, ...], since: str) -> str:
+    return f"(SELECT count(*) {_in_window(metrics, since)})"
 
 
 def _any(metrics: tuple[str, ...], since: str) -> str:
     """Whether any of ``metrics`` falls in the window: stops at the first index entry."""
-    kinds = ", ".join(f"'{metric}'" for metric in metrics)
-    return (
-        f"EXISTS (SELECT 1 FROM metrics WHERE {_OF_PROFILE} AND metric IN ({kinds})"
-        f" AND occurred_at > {since} AND occurred_at <= :as_of)"
-    )
+    return f"EXISTS (SELECT 1 {_in_window(metrics, since)})"
 
 
 def _count_up_to(metric: str, since: str, limit: str) -> str:
     """``min(count, limit)`` in the window: enough for "at least N", without counting on."""
-    return (
-        f"(SELECT count(*) FROM (SELECT 1 FROM metrics WHERE {_OF_PROFILE}"
-        f" AND metric = '{metric}' AND occurred_at > {since} AND occurred_at <= :as_of"
-        f" LIMIT {limit}))"
-    )
+    return f"(SELECT count(*) FROM (SELECT 1 {_in_window((metric,), since)} LIMIT {limit}))"
 
 
 def _devices(condition: str) -> str:
