@@ -16,8 +16,10 @@ from typing import Literal
 
 from ulid import ULID
 
-Role = Literal["app", "admin"]
-ROLES: tuple[Role, ...] = ("app", "admin")
+Role = Literal["app", "server", "admin"]
+# Each role may do what the ones before it may: app (public, ships inside apps) < server
+# (a back end's secret: person-level writes too) < admin (reads and operations too).
+ROLES: tuple[Role, ...] = ("app", "server", "admin")
 KEY_PREFIX = "rly_"
 
 
@@ -29,6 +31,11 @@ class KeyRecord:
     name: str
     created_at: float
     revoked_at: float | None = None
+
+
+def grants(held: Role, needed: Role) -> bool:
+    """Whether a key of role ``held`` may do what needs ``needed``."""
+    return ROLES.index(held) >= ROLES.index(needed)
 
 
 def new_key_id() -> str:

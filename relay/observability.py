@@ -41,6 +41,12 @@ class Metrics:
             registry=self.registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         )
+        self.rejected_items = Counter(
+            "relay_rejected_items",
+            "Items of Pipelines batches kept in the rejected-items log, by surface and reason.",
+            ["surface", "reason"],
+            registry=self.registry,
+        )
 
         self.forwarded = Counter(
             "relay_forwarded_operations",

@@ -26,6 +26,7 @@ from tests.support import Answer, RelayServer, make_settings, two_apps
 
 # The key the mobile app / backend already ships; registered in relay as an app key.
 CLIENT_KEY = "cio-write-key-shipped-in-the-app"
+SERVER_KEY = "cio-track-key-of-the-backend"
 SITE_ID = "relay-test-site"
 TRACK_KEY = "relay-test-track-key"
 CDP_KEY = "relay-upstream-cdp-source-key"
@@ -36,6 +37,11 @@ ANDROID_TOKEN = "fcm-Zx9:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx_Ao9wz2y.Lr3"
 
 async def register_client_key(relay: RelayServer, value: str = CLIENT_KEY) -> str:
     await relay.store.create_key("default", "app", "shipped client key", value)
+    return value
+
+
+async def register_server_key(relay: RelayServer, value: str = SERVER_KEY) -> str:
+    await relay.store.create_key("default", "server", "back-end key", value)
     return value
 
 

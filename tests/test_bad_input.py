@@ -369,20 +369,20 @@ async def test_a_bad_new_token_on_refresh_is_422(app_api: Api, case: str) -> Non
     assert_problem(answer, 422, "new_token")
 
 
-# --- ids (1-128 bytes of UTF-8) ------------------------------------------------------------
+# --- ids (1-150 bytes of UTF-8, Customer.io's limit) ---------------------------------------
 
 LONG_IDS = {
-    "129-ascii": "x" * 129,
-    "65-two-byte": "é" * 65,  # 65 characters, 130 bytes
-    "43-three-byte": "€" * 43,  # 43 characters, 129 bytes
+    "151-ascii": "x" * 151,
+    "76-two-byte": "é" * 76,  # 76 characters, 152 bytes
+    "51-three-byte": "€" * 51,  # 51 characters, 153 bytes
     "empty": "",
 }
-MAX_ID = "é" * 64  # 128 bytes
+MAX_ID = "é" * 75  # 150 bytes
 
 
 @pytest.mark.parametrize("field", ["id", "delivery_id"])
 @pytest.mark.parametrize("case", list(LONG_IDS))
-async def test_a_metric_id_over_128_bytes_rejects_the_item(
+async def test_a_metric_id_over_150_bytes_rejects_the_item(
     app_api: Api, field: str, case: str
 ) -> None:
     answer = await app_api.post("/v1/metrics", {"metrics": [metric(**{field: LONG_IDS[case]})]})
@@ -392,7 +392,7 @@ async def test_a_metric_id_over_128_bytes_rejects_the_item(
 
 @pytest.mark.parametrize("field", ["id", "customer_id", "anonymous_id"])
 @pytest.mark.parametrize("case", list(LONG_IDS))
-async def test_an_event_id_over_128_bytes_rejects_the_item(
+async def test_an_event_id_over_150_bytes_rejects_the_item(
     app_api: Api, field: str, case: str
 ) -> None:
     answer = await app_api.post("/v1/events", {"events": [event(**{field: LONG_IDS[case]})]})
@@ -400,7 +400,7 @@ async def test_an_event_id_over_128_bytes_rejects_the_item(
     assert answer.body["accepted"] == 0
 
 
-async def test_ids_of_exactly_128_bytes_are_accepted(app_api: Api) -> None:
+async def test_ids_of_exactly_150_bytes_are_accepted(app_api: Api) -> None:
     answer = await app_api.post("/v1/metrics", {"metrics": [metric(id=MAX_ID, delivery_id=MAX_ID)]})
     assert answer.body == {"accepted": 1, "duplicates": 0, "rejected": []}, answer.text
     answer = await app_api.post(
@@ -411,20 +411,20 @@ async def test_ids_of_exactly_128_bytes_are_accepted(app_api: Api) -> None:
 
 @pytest.mark.parametrize("field", ["customer_id", "anonymous_id"])
 @pytest.mark.parametrize("case", list(LONG_IDS))
-async def test_a_device_id_over_128_bytes_is_422(app_api: Api, field: str, case: str) -> None:
+async def test_a_device_id_over_150_bytes_is_422(app_api: Api, field: str, case: str) -> None:
     answer = await app_api.put("/v1/devices/tok-ids", {"platform": "ios", field: LONG_IDS[case]})
     assert_problem(answer, 422, field)
 
 
 @pytest.mark.parametrize("field", ["customer_id", "anonymous_id"])
 @pytest.mark.parametrize("case", list(LONG_IDS))
-async def test_an_identify_id_over_128_bytes_is_422(app_api: Api, field: str, case: str) -> None:
+async def test_an_identify_id_over_150_bytes_is_422(app_api: Api, field: str, case: str) -> None:
     body = {"customer_id": "cust-ok", field: LONG_IDS[case]}
     assert_problem(await app_api.post("/v1/identify", body), 422, field)
 
 
-async def test_a_profile_path_id_over_128_bytes_is_422(admin_api: Api) -> None:
-    answer = await admin_api.get(f"/v1/profiles/{quote(LONG_IDS['65-two-byte'])}")
+async def test_a_profile_path_id_over_150_bytes_is_422(admin_api: Api) -> None:
+    answer = await admin_api.get(f"/v1/profiles/{quote(LONG_IDS['76-two-byte'])}")
     assert_problem(answer, 422, "customer_id")
 
 

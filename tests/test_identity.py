@@ -51,8 +51,8 @@ async def test_identify_requires_customer_id(app_api: Api) -> None:
     assert "customer_id" in error_paths(answer)
 
 
-async def test_identify_with_a_customer_id_over_128_bytes_is_422(app_api: Api) -> None:
-    answer = await app_api.post("/v1/identify", {"customer_id": "c" * 129})
+async def test_identify_with_a_customer_id_over_150_bytes_is_422(app_api: Api) -> None:
+    answer = await app_api.post("/v1/identify", {"customer_id": "c" * 151})
     assert answer.status == 422
     assert "customer_id" in error_paths(answer)
 
@@ -441,8 +441,8 @@ async def test_a_tapped_action_counts_as_the_latest_open(app_api: Api, admin_api
     assert moment(shown["last_opened_at"]) == datetime.fromtimestamp(base + 60, UTC)
 
 
-async def test_a_customer_id_over_128_bytes_in_the_profile_path_is_422(admin_api: Api) -> None:
-    answer = await admin_api.get("/v1/profiles/" + "c" * 129)
+async def test_a_customer_id_over_150_bytes_in_the_profile_path_is_422(admin_api: Api) -> None:
+    answer = await admin_api.get("/v1/profiles/" + "c" * 151)
     assert answer.status == 422
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.api import devices, identity, ingest, operations, outbox, push, segments
+from relay.api import devices, identity, ingest, operations, outbox, push, rejected, segments
 from relay.api.routing import Route
 from relay.compat import pipelines, track
 
@@ -12,6 +12,7 @@ ROUTES: list[Route] = [
     *identity.ROUTES,
     *ingest.ROUTES,
     *outbox.ROUTES,
+    *rejected.ROUTES,
     *push.ROUTES,
     *segments.ROUTES,
     *pipelines.ROUTES,

@@ -30,7 +30,8 @@ async def identify(request: web.Request) -> web.Response:
 
 
 async def merge_profiles(request: web.Request) -> web.Response:
-    """Move everything of the secondary profile to the primary."""
+    """Move everything of the secondary profile to the primary (server and admin keys; a server
+    key, which reads nothing, gets back only the primary's customer id)."""
     who = caller(request)
     body = await read_json(request, MergeIn)
     errors: list[FieldError] = []
@@ -40,7 +41,7 @@ async def merge_profiles(request: web.Request) -> web.Response:
     if body.primary == body.secondary:
         raise ValidationFailed.at("secondary", "must differ from primary")
     profile = await request.app[STORE].merge_profiles(who.app_id, body.primary, body.secondary)
-    return json_response(profile)
+    return json_response(profile if who.is_admin else IdentifyAck(profile.customer_id))
 
 
 async def get_profile(request: web.Request) -> web.Response:
@@ -69,9 +70,9 @@ ROUTES = [
         "/v1/profiles/merge",
         merge_profiles,
         "Merge two profiles",
-        role="admin",
+        role="server",
         body=MergeIn,
-        responses={200: Profile, 404: Problem, 422: Problem},
+        responses={200: Profile | IdentifyAck, 404: Problem, 422: Problem},
         params=(APP_PARAM,),
     ),
     Route(

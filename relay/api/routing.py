@@ -14,7 +14,7 @@ from aiohttp import web
 
 from relay.api.state import CALLER, SETTINGS, STORE, Caller
 from relay.errors import Forbidden, NotFound, Unauthenticated
-from relay.keys import Role
+from relay.keys import Role, grants
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,8 +69,8 @@ async def authorize(request: web.Request, role: Role) -> Caller:
     key = await request.app[STORE].authenticate(secret.strip())
     if key is None:
         raise Unauthenticated("unknown or revoked key")
-    if role == "admin" and key.role != "admin":
-        raise Forbidden("this needs an admin key; app keys may only write")
+    if not grants(key.role, role):
+        raise Forbidden(f"this needs {_ROLE_NEEDED[role]}")
     app_id = key.app_id
     if "app" in request.query:
         if key.role != "admin":
@@ -79,6 +79,13 @@ async def authorize(request: web.Request, role: Role) -> Caller:
     if app_id not in request.app[SETTINGS].app_ids:
         raise NotFound(f"app {app_id!r} is not configured")
     return Caller(key, app_id)
+
+
+_ROLE_NEEDED = {
+    "app": "a key",
+    "server": "a server or admin key; app keys may not merge, delete or suppress people",
+    "admin": "an admin key; app and server keys may only write",
+}
 
 
 def caller(request: web.Request) -> Caller:

@@ -18,7 +18,13 @@ def keys() -> None:
 @keys.command()
 @config_option
 @app_option
-@click.option("--role", type=click.Choice(key_rules.ROLES), required=True, help="app or admin.")
+@click.option(
+    "--role",
+    type=click.Choice(key_rules.ROLES),
+    required=True,
+    help="app (public: ships in apps), server (back ends: may also merge, delete, suppress"
+    " people) or admin (everything).",
+)
 @click.option("--name", default="", help="A label for humans.")
 @click.option("--value", default=None, help="Use this key (8-256 printable ASCII, no spaces).")
 def create(settings: Settings, app_id: str, role: str, name: str, value: str | None) -> None:

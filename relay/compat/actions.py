@@ -4,6 +4,7 @@ transaction per request through the same store functions as the native API."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from relay.facts import NewEvent, NewMetric
 from relay.forward.ops import Op
@@ -12,14 +13,20 @@ from relay.models.devices import DevicePut
 
 @dataclass(frozen=True, slots=True)
 class UpsertDevice:
+    """An explicit registration: it revives an ``unregistered`` token."""
+
     token: str
     body: DevicePut
     platform_given: bool = True  # False: keep a known device's platform (SDKs may omit it)
 
 
 @dataclass(frozen=True, slots=True)
-class LeaveDevice:
-    """The device leaves ``customer_id``'s profile (a logout), if it is on it; not unregistered."""
+class UnregisterDevice:
+    """A device delete (not a logout): the token becomes ``unregistered``.
+
+    With ``customer_id`` (Track paths name the person), a device attached to someone else
+    stays as it is, and Customer.io still hears the delete for that person.
+    """
 
     token: str
     customer_id: str | None
@@ -40,6 +47,17 @@ class Merge:
 
 
 @dataclass(frozen=True, slots=True)
+class DeletePerson:
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressPerson:
+    customer_id: str
+    suppressed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RecordMetric:
     metric: NewMetric
 
@@ -56,7 +74,30 @@ class Forward:
     op: Op
 
 
-Action = UpsertDevice | LeaveDevice | Identify | Merge | RecordMetric | RecordEvent | Forward
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """An item of a Pipelines batch relay refused: it goes to the rejected-items log, since the
+    batch answers 200 (the SDKs drop a whole batch on a 4xx, good items included)."""
+
+    surface: str
+    path: str
+    reason: str
+    message: str
+    item: dict[str, Any]
+
+
+Action = (
+    UpsertDevice
+    | UnregisterDevice
+    | Identify
+    | Merge
+    | DeletePerson
+    | SuppressPerson
+    | RecordMetric
+    | RecordEvent
+    | Forward
+    | Reject
+)
 
 
 @dataclass(frozen=True, slots=True)

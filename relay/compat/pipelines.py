@@ -1,20 +1,27 @@
 """Pipelines-compatible routes (``/cdp/v1``): what Customer.io's mobile SDKs and the Segment-style
 server libraries send, translated into relay's devices, identities, metrics and events.
 
-- ``Device Created or Updated`` → a device (``context.device.token``; attributes in
-  ``properties``; ``push_enabled`` arrives as the string "true"/"false").
-- ``Device Deleted`` → the device leaves that profile (a logout), it is not unregistered.
+- ``Device Created or Updated`` → a device registration (``context.device.token``; attributes
+  in ``properties``): it revives a deleted token.
+- ``Device Deleted`` (sent on token refresh and logout) → the token becomes ``unregistered``.
 - ``Report Delivery Event`` → a metric (``clicked`` counts as ``opened``); its ``anonymousId``
   is the delivery id on the background delivered call, so it never names an identity.
+- ``User Deleted`` / ``User Suppressed`` / ``User Unsuppressed`` → person-level writes, for
+  server and admin keys only.
 - ``identify`` with ``userId`` (+ ``anonymousId``) → relay's identify, stitching.
 - other ``track`` events → relay events (conversion attribution sees them).
-- ``screen``, ``page``, ``group``, ``alias`` → forwarded as they are to Pipelines.
-Calls de-duplicate on ``messageId`` (or deliveryId+metric+recipient for delivery events).
+- ``screen`` and ``page`` → views forwarded to Customer.io; ``group``, ``alias`` and
+  traits-only ``identify`` → forwarded through Pipelines (they need ``cdp_api_key``).
+
+Calls de-duplicate on ``messageId`` (or deliveryId+metric+recipient for delivery events). A
+batch answers 200 whenever its envelope is valid (the SDKs drop a whole batch on a 4xx):
+each item relay refuses is committed to the rejected-items log instead.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,160 +31,229 @@ from ulid import ULID
 
 from relay import timeutil
 from relay.api.routing import Route
-from relay.api.state import SETTINGS, STORE
+from relay.api.state import METRICS, SETTINGS, STORE
 from relay.compat.actions import (
     Action,
     Call,
+    DeletePerson,
     Forward,
     Identify,
-    LeaveDevice,
     RecordEvent,
     RecordMetric,
+    Reject,
+    SuppressPerson,
+    UnregisterDevice,
     UpsertDevice,
 )
 from relay.compat.timestamps import moment
-from relay.compat.values import DEVICE_FIELDS, is_token, scalars, text
+from relay.compat.values import (
+    Refused,
+    device_token,
+    device_values,
+    event_name,
+    identifier,
+    object_of,
+    optional_identifier,
+    platform,
+    properties,
+    require_person_writes,
+)
 from relay.compat.wire import (
     CompatError,
     Shape,
-    app_for_key,
     basic_credentials,
     bearer_token,
     customerio_errors,
+    key_for,
     ok,
     read_json,
 )
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
+from relay.keys import Role
 from relay.models.devices import DevicePut
 from relay.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/cdp/v1"
-DEVICE_EVENTS = ("Device Created or Updated", "Device Deleted")
+SURFACE = "pipelines"
+DEVICE_UPDATED, DEVICE_DELETED = "Device Created or Updated", "Device Deleted"
 DELIVERY_EVENT = "Report Delivery Event"
-METRICS = {
+PERSON_EVENTS = {
+    "User Deleted": "delete",
+    "User Suppressed": "suppress",
+    "User Unsuppressed": "unsuppress",
+}
+METRICS_MAP = {
     "delivered": "delivered",
     "opened": "opened",
     "clicked": "opened",
     "converted": "converted",
 }
-FORWARDED_TYPES = ("screen", "page", "group", "alias")
+VIEW_TYPES = ("screen", "page")
+PIPELINES_ONLY_TYPES = ("group", "alias")
+MAX_MESSAGE_ID_BYTES = 256
 
 
-def translate(call: dict[str, Any], call_type: str, settings: Settings, now: float) -> Call:
-    """One Pipelines call → relay actions."""
-    message_id = text(call.get("messageId"), 256)
-    user_id = text(call.get("userId"))
-    anonymous_id = text(call.get("anonymousId"))
-    at = moment(call.get("timestamp") or call.get("originalTimestamp"), now)
-    context = call.get("context") if isinstance(call.get("context"), dict) else {}
-    properties = call.get("properties") if isinstance(call.get("properties"), dict) else {}
-    actions: list[Action] = []
+@dataclass(frozen=True, slots=True)
+class Context:
+    settings: Settings
+    role: Role
+    now: float
+
+
+def translate(call: dict[str, Any], call_type: str, context: Context) -> Call:
+    """One Pipelines call → relay actions; raises `Refused` for what relay cannot store."""
+    message_id = message_id_of(call)
+    user_id = optional_identifier(call.get("userId"), "userId")
+    at = moment(call.get("timestamp") or call.get("originalTimestamp"), context.now)
+    if call_type == "track" and call.get("event") == DELIVERY_EVENT:
+        # the background delivered call carries the delivery id as its anonymousId
+        metric = _delivery_metric(object_of(call.get("properties")), message_id, at)
+        if metric is not None:
+            return Call(metric.client_id, (RecordMetric(metric),))
+        return Call(message_id, _passthrough("track", call, context, at))
+    anonymous_id = optional_identifier(call.get("anonymousId"), "anonymousId")
+    actions: tuple[Action, ...]
     if call_type == "identify":
-        traits = dict(call.get("traits")) if isinstance(call.get("traits"), dict) else {}
-        if user_id:
-            email = traits.pop("email", None)
-            attributes = {k: v for k, v in traits.items() if isinstance(k, str)}
-            actions.append(
-                Identify(
-                    user_id, anonymous_id, email if isinstance(email, str) else None, attributes
-                )
-            )
-        else:
-            actions.extend(_passthrough("identify", call, settings, at))
+        actions = _identify(call, user_id, anonymous_id, context, at)
     elif call_type == "track":
-        event = call.get("event")
-        if event in DEVICE_EVENTS:
-            device = context.get("device") if isinstance(context.get("device"), dict) else {}
-            token = device.get("token")
-            if is_token(token):
-                if event == "Device Deleted":
-                    actions.append(LeaveDevice(token, user_id))
-                else:
-                    body = _device_put(device, properties, user_id, anonymous_id)
-                    given = device.get("type") in ("ios", "android")
-                    actions.append(UpsertDevice(token, body, given))
-        elif event == DELIVERY_EVENT:
-            metric = _delivery_metric(properties, message_id, at)
-            if metric is None:
-                actions.extend(_passthrough("track", call, settings, at))
-            else:
-                message_id = metric.client_id
-                actions.append(RecordMetric(metric))
-        elif isinstance(event, str) and event.strip():
-            name = settings.events.canonical_name(event.strip()[:100])
-            actions.append(
-                RecordEvent(
-                    NewEvent(
-                        client_id=message_id or f"relay-{ULID()}",
-                        name=name,
-                        original_name=event,
-                        customer_id=user_id,
-                        anonymous_id=anonymous_id,
-                        token=None,
-                        occurred_at=at,
-                        properties=msgspec.json.encode(properties).decode(),
-                    )
-                )
+        actions = _track(call, user_id, anonymous_id, context, at, message_id)
+    elif call_type in (*VIEW_TYPES, *PIPELINES_ONLY_TYPES):
+        actions = _passthrough(call_type, call, context, at)
+    else:
+        raise Refused("type", "must be identify, track, screen, page, group or alias")
+    return Call(message_id, actions)
+
+
+def message_id_of(call: dict[str, Any]) -> str | None:
+    value = call.get("messageId")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value.encode()) > MAX_MESSAGE_ID_BYTES:
+        raise Refused("messageId", f"must be a string of at most {MAX_MESSAGE_ID_BYTES} bytes")
+    return value
+
+
+def _identify(
+    call: dict[str, Any],
+    user_id: str | None,
+    anonymous_id: str | None,
+    context: Context,
+    at: float,
+) -> tuple[Action, ...]:
+    traits = dict(properties(call.get("traits"), "traits"))
+    if user_id is None:  # traits of an anonymous user: Customer.io's business, via Pipelines
+        return _passthrough("identify", call, context, at)
+    email = traits.pop("email", None)
+    if not isinstance(email, str | None):
+        traits["email"], email = email, None
+    return (Identify(user_id, anonymous_id, email, traits),)
+
+
+def _track(
+    call: dict[str, Any],
+    user_id: str | None,
+    anonymous_id: str | None,
+    context: Context,
+    at: float,
+    message_id: str | None,
+) -> tuple[Action, ...]:
+    event = event_name(call.get("event"), "event")
+    props = properties(call.get("properties"), "properties")
+    call_context = object_of(call.get("context"))
+    if event == DEVICE_UPDATED:
+        device = object_of(call_context.get("device"))
+        token = device_token(device.get("token"), "context.device.token")
+        kind = platform(device.get("type"), "context.device.type", required=False)
+        body = _device_put(call_context, props, kind, user_id, anonymous_id)
+        return (UpsertDevice(token, body, kind is not None),)
+    if event == DEVICE_DELETED:
+        device = object_of(call_context.get("device"))
+        token = device_token(device.get("token"), "context.device.token")
+        return (UnregisterDevice(token, user_id),)
+    if event in PERSON_EVENTS:
+        require_person_writes(context.role, "event")
+        customer_id = identifier(call.get("userId"), "userId")
+        if PERSON_EVENTS[event] == "delete":
+            return (DeletePerson(customer_id),)
+        return (SuppressPerson(customer_id, PERSON_EVENTS[event] == "suppress"),)
+    return (
+        RecordEvent(
+            NewEvent(
+                client_id=message_id or f"relay-{ULID()}",
+                name=context.settings.events.canonical_name(event),
+                original_name=event,
+                customer_id=user_id,
+                anonymous_id=anonymous_id,
+                token=None,
+                occurred_at=at,
+                properties=msgspec.json.encode(props).decode(),
             )
-    elif call_type in FORWARDED_TYPES:
-        actions.extend(_passthrough(call_type, call, settings, at))
-    return Call(message_id, tuple(actions))
+        ),
+    )
 
 
 def _passthrough(
-    call_type: str, call: dict[str, Any], settings: Settings, at: float
-) -> list[Action]:
+    call_type: str, call: dict[str, Any], context: Context, at: float
+) -> tuple[Action, ...]:
     """A call relay does not model goes on to Customer.io: through Pipelines when relay has a
-    Pipelines key; else screens and pages of a known user as Track person operations; else
-    nowhere (logged), since Track cannot express it."""
-    if settings.customerio.cdp_api_key:
-        return [Forward(ops.pipelines_call(call_type, call))]
-    user_id = text(call.get("userId"))
+    Pipelines key; else screens and pages as Track views. Anything else cannot be forwarded
+    without that key, so it is refused (never acknowledged and dropped)."""
+    if context.settings.customerio.cdp_api_key:
+        return (Forward(ops.pipelines_call(call_type, call)),)
     name = call.get("name")
-    if call_type in ("screen", "page") and user_id and isinstance(name, str) and name:
-        properties = call.get("properties") if isinstance(call.get("properties"), dict) else {}
-        return [Forward(ops.person_view(user_id, call_type, name, properties, at))]
-    log.info("not forwarded (no [customerio] cdp_api_key): a %s call", call_type)
-    return []
+    if call_type in VIEW_TYPES and isinstance(name, str) and name:
+        user_id = optional_identifier(call.get("userId"), "userId")
+        anonymous_id = optional_identifier(call.get("anonymousId"), "anonymousId")
+        props = properties(call.get("properties"), "properties")
+        view = (
+            ops.person_view(user_id, call_type, name, props, at)
+            if user_id is not None
+            else ops.anonymous_view(anonymous_id, call_type, name, props, at, None)
+        )
+        return (Forward(view),)
+    raise Refused(
+        "type",
+        f"relay cannot forward a {call_type} call without [customerio] cdp_api_key",
+        reason="unforwardable",
+    )
 
 
 def _device_put(
-    device: dict[str, Any],
-    properties: dict[str, Any],
+    call_context: dict[str, Any],
+    props: dict[str, Any],
+    kind: str | None,
     user_id: str | None,
     anonymous_id: str | None,
 ) -> DevicePut:
-    platform = device.get("type") if device.get("type") in ("ios", "android") else "ios"
-    values: dict[str, Any] = {"platform": platform}
+    values: dict[str, Any] = {"platform": kind or "ios"}
     if user_id:
         values["customer_id"] = user_id
     if anonymous_id:
         values["anonymous_id"] = anonymous_id
-    enabled = properties.get("push_enabled")
-    if isinstance(enabled, bool) or enabled in ("true", "false"):
-        values["push_enabled"] = enabled in (True, "true")
-    for theirs, ours in DEVICE_FIELDS.items():
-        if isinstance(properties.get(theirs), str):
-            values[ours] = properties[theirs][:256]
-    known = {*DEVICE_FIELDS, "push_enabled"}
-    extra = {k: v for k, v in scalars(properties).items() if k not in known}
-    if extra:
-        values["attributes"] = dict(list(extra.items())[:300])
+    # device attributes win over what the context says of the same thing
+    fallback = {
+        "device_os": object_of(call_context.get("os")).get("version"),
+        "device_locale": call_context.get("locale"),
+        "timezone": call_context.get("timezone"),
+    }
+    given = {key: value for key, value in fallback.items() if isinstance(value, str) and value}
+    values |= device_values({**given, **props}, "properties")
     return DevicePut(**values)
 
 
-def _delivery_metric(
-    properties: dict[str, Any], message_id: str | None, at: float
-) -> NewMetric | None:
-    delivery_id = text(properties.get("deliveryId"))
-    metric = METRICS.get(properties.get("metric"))  # type: ignore[arg-type]
-    token = properties.get("recipient")
-    if not (delivery_id and metric and is_token(token)):
+def _delivery_metric(props: dict[str, Any], message_id: str | None, at: float) -> NewMetric | None:
+    """The push metric of a Report Delivery Event, or None when it is not one relay records
+    (an in-app or unknown metric: forwarded as it came)."""
+    reported = props.get("metric")
+    metric = METRICS_MAP.get(reported) if isinstance(reported, str) else None
+    recipient = props.get("recipient")
+    if metric is None or recipient is None:
         return None
-    reported = properties.get("metric")
+    delivery_id = identifier(props.get("deliveryId"), "properties.deliveryId")
+    token = device_token(recipient, "properties.recipient")
     return NewMetric(
         client_id=message_id or f"rde:{delivery_id}:{reported}:{token}",
         metric=metric,
@@ -188,14 +264,8 @@ def _delivery_metric(
     )
 
 
-async def _ingest(
-    request: web.Request, calls: list[tuple[dict[str, Any], str]], key: str | None
-) -> web.Response:
-    app_id = await app_for_key(request, key)
-    settings, now = request.app[SETTINGS], timeutil.now()
-    translated = [translate(call, call_type, settings, now) for call, call_type in calls]
-    await request.app[STORE].apply_calls(app_id, translated)
-    return ok()
+def _context(request: web.Request, role: Role) -> Context:
+    return Context(request.app[SETTINGS], role, timeutil.now())
 
 
 def _key(request: web.Request, body: Any) -> str | None:
@@ -209,6 +279,14 @@ def _key(request: web.Request, body: Any) -> str | None:
     return key if isinstance(key, str) else None
 
 
+def _refused_item(index: int, item: Any, call_id: str | None, refused: Refused) -> Call:
+    path = f"batch[{index}]" + (f".{refused.field}" if refused.field else "")
+    log.warning("pipelines batch item refused, in the rejected-items log: %s", path)
+    kept = item if isinstance(item, dict) else {"value": item}
+    reject = Reject(SURFACE, path, refused.reason, refused.message, kept)
+    return Call(call_id, (reject,))
+
+
 @customerio_errors(Shape.PIPELINES)
 async def batch(request: web.Request) -> web.Response:
     """Batch upload (``/b`` from the mobile SDKs, ``/batch`` from server libraries)."""
@@ -216,11 +294,32 @@ async def batch(request: web.Request) -> web.Response:
     items = body.get("batch") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise CompatError(400, "invalid_request", "batch must be an array", "batch")
+    key = await key_for(request, _key(request, body))
+    context = _context(request, key.role)
     shared = {k: body[k] for k in ("context", "integrations") if isinstance(body.get(k), dict)}
-    calls = [
-        ({**shared, **item}, str(item.get("type", ""))) for item in items if isinstance(item, dict)
-    ]
-    return await _ingest(request, calls, _key(request, body))
+    calls = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise Refused("", "a call must be an object")
+            calls.append(translate({**shared, **item}, str(item.get("type", "")), context))
+        except Refused as refused:
+            calls.append(_refused_item(index, item, _replay_key(item), refused))
+    applied = await request.app[STORE].apply_calls(key.app_id, calls)
+    counter = request.app[METRICS].rejected_items
+    for call in applied:
+        for action in call.actions:
+            if isinstance(action, Reject):
+                counter.labels(action.surface, action.reason).inc()
+    return ok()
+
+
+def _replay_key(item: Any) -> str | None:
+    """A refused item's messageId, if it has a usable one: a replayed batch logs it once."""
+    try:
+        return message_id_of(item) if isinstance(item, dict) else None
+    except Refused:
+        return None
 
 
 def _single(call_type: str):  # type: ignore[no-untyped-def]
@@ -229,7 +328,10 @@ def _single(call_type: str):  # type: ignore[no-untyped-def]
         body = await read_json(request)
         if not isinstance(body, dict):
             raise CompatError(400, "invalid_request", "body must be a JSON object")
-        return await _ingest(request, [(body, call_type)], _key(request, body))
+        key = await key_for(request, _key(request, body))
+        call = translate(body, call_type, _context(request, key.role))
+        await request.app[STORE].apply_calls(key.app_id, [call])
+        return ok()
 
     handler.__name__ = f"pipelines_{call_type}"
     handler.__doc__ = f"Pipelines-compatible ``{call_type}`` call."
@@ -240,7 +342,7 @@ def _single(call_type: str):  # type: ignore[no-untyped-def]
 async def project_settings(request: web.Request) -> web.Response:
     """SDK settings; the Data Pipelines entry always points the SDK at relay."""
     key = request.match_info["key"]
-    await app_for_key(request, key)
+    await key_for(request, key)
     public = request.app[SETTINGS].server.public_url
     host = urlsplit(public).netloc + urlsplit(public).path.rstrip("/") if public else request.host
     return web.json_response(

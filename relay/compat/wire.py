@@ -15,6 +15,7 @@ import msgspec
 from aiohttp import web
 
 from relay.api.state import SETTINGS, STORE
+from relay.compat.values import Refused
 from relay.errors import RelayError, Unavailable
 from relay.keys import KeyRecord
 
@@ -59,6 +60,8 @@ def customerio_errors(shape: Shape) -> Callable[[Handler], Handler]:
                 return await handler(request)
             except CompatError as error:
                 failure = error
+            except Refused as refused:
+                failure = CompatError(refused.status, refused.reason, str(refused), refused.field)
             except Unavailable as error:
                 failure = CompatError(503, "unavailable", error.detail)
             except RelayError as error:
@@ -118,11 +121,11 @@ def bearer_token(request: web.Request) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def app_for_key(request: web.Request, key: str | None) -> str:
-    """The app of a relay key presented as a Customer.io credential; 401 if unknown."""
+async def key_for(request: web.Request, key: str | None) -> KeyRecord:
+    """The relay key presented as a Customer.io credential; 401 if unknown."""
     record: KeyRecord | None = None
     if key:
         record = await request.app[STORE].authenticate(key)
     if record is None or record.app_id not in request.app[SETTINGS].app_ids:
         raise CompatError(401, "unauthorized", "unknown or missing API key")
-    return record.app_id
+    return record

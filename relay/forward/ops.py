@@ -89,6 +89,7 @@ def device_attributes(device: Mapping[str, Any], custom: Mapping[str, Any]) -> d
         ("os_version", "device_os"),
         ("device_model", "device_model"),
         ("locale", "device_locale"),
+        ("timezone", "timezone"),
     ):
         if device[ours] is not None:
             values[theirs] = str(device[ours])
@@ -128,6 +129,15 @@ def merge(primary: str, secondary: str) -> Op:
         "secondary": {"id": secondary},
     }
     return Op(person_lane(primary), payload, wait_lane=person_lane(secondary))
+
+
+def delete_person(customer_id: str) -> Op:
+    return Op(person_lane(customer_id), {**_person(customer_id), "action": "delete"})
+
+
+def suppress_person(customer_id: str, suppressed: bool) -> Op:
+    action = "suppress" if suppressed else "unsuppress"
+    return Op(person_lane(customer_id), {**_person(customer_id), "action": action})
 
 
 def event(
@@ -207,3 +217,25 @@ def person_view(
         "attributes": dict(attributes),
     }
     return Op(person_lane(customer_id), payload)
+
+
+def anonymous_view(
+    anonymous_id: str | None,
+    kind: str,
+    name: str,
+    attributes: Mapping[str, Any],
+    timestamp: float,
+    event_id: str | None,
+) -> Op:
+    """A screen or page view of someone not yet identified (Track v1 anonymous event)."""
+    body: dict[str, Any] = {
+        "name": name,
+        "type": kind,
+        "id": event_id or str(ULID()),
+        "timestamp": int(timestamp),
+        "data": dict(attributes),
+    }
+    if anonymous_id is not None:
+        body["anonymous_id"] = anonymous_id
+    lane = anonymous_lane(anonymous_id) if anonymous_id else f"anonymous:{body['id']}"
+    return Op(lane, body, endpoint=V1_ANONYMOUS_EVENT)

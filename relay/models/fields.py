@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta
 
 TOKEN_PATTERN = r"^[A-Za-z0-9._:-]+$"
-MAX_ID_BYTES = 128
+MAX_ID_BYTES = 150  # Customer.io's limit for ids
 MAX_EVENT_NAME_BYTES = 100
 MAX_MAP_BYTES = 16 * 1024
 MAX_MAP_KEYS = 300
@@ -22,7 +22,7 @@ Token = Annotated[
         description="APNs or FCM device token: 1-4096 characters of [A-Za-z0-9._:-].",
     ),
 ]
-Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_BYTES, description="1-128 bytes UTF-8.")]
+Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_BYTES, description="1-150 bytes UTF-8.")]
 EventName = Annotated[
     str, Meta(min_length=1, max_length=MAX_EVENT_NAME_BYTES, description="At most 100 bytes.")
 ]

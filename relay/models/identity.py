@@ -34,3 +34,4 @@ class Profile(Struct, kw_only=True):
     counts: Counts
     last_opened_at: Rfc3339 | None
     last_converted_at: Rfc3339 | None
+    suppressed: bool = False

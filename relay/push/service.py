@@ -30,6 +30,7 @@ from relay.push.payload import (
     fcm_data,
 )
 from relay.push.providers import ConfigurationError, Providers, configuration_problem
+from relay.redact import mask_token
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.sqlite.push import PushTarget
@@ -147,7 +148,7 @@ class PushService:
             )
             if invalidated:
                 self._metrics.push_invalidations.labels(target.platform, answer.reason).inc()
-                log.info("token %s invalid: %s", mask(target.token), answer.reason)
+                log.info("token %s invalid: %s", mask_token(target.token), answer.reason)
                 return self._result(target, "invalid_token", error=answer.reason)
             return self._result(
                 target,
@@ -229,8 +230,3 @@ class PushService:
             provider_id=provider_id,
             error=error,
         )
-
-
-def mask(token: str) -> str:
-    """Tokens never appear whole in logs."""
-    return f"{token[:6]}…{token[-4:]}" if len(token) > 12 else "…"

@@ -106,7 +106,7 @@ _QUERY = """
 SELECT {columns} FROM (
     SELECT p.customer_id, p.email, {stats}
     FROM profiles p
-    WHERE p.app_id = :app_id
+    WHERE p.app_id = :app_id AND p.suppressed = 0
 )
 WHERE {where}
 ORDER BY customer_id

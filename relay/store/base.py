@@ -16,6 +16,7 @@ from relay.keys import KeyRecord, Role
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
+from relay.models.rejected import RejectedItem
 from relay.segments.query import SegmentQuery
 from relay.store.sqlite.push import PushTarget
 
@@ -89,5 +90,8 @@ class Store(Protocol):
     async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace: ...
 
     # Customer.io-compatible calls
-    async def apply_calls(self, app_id: str, calls: list[Call]) -> int:
-        """Apply each call once per message id, all in one commit; returns how many were new."""
+    async def apply_calls(self, app_id: str, calls: list[Call]) -> list[Call]:
+        """Apply each call once per message id, all in one commit; returns the new ones."""
+
+    async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
+        """The newest entries of the rejected-items log, newest first."""

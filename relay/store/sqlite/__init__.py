@@ -14,6 +14,7 @@ from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
+from relay.models.rejected import RejectedItem
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
 from relay.store.sqlite import (
@@ -25,6 +26,7 @@ from relay.store.sqlite import (
     outbox,
     push,
     queries,
+    rejected,
     segments,
 )
 from relay.store.sqlite.conversions import AttributionRules
@@ -224,7 +226,10 @@ class SqliteStore:
     async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace:
         return await self.engine.read(lambda conn: push.delivery_trace(conn, app_id, delivery_id))
 
-    async def apply_calls(self, app_id: str, calls: list[Call]) -> int:
+    async def apply_calls(self, app_id: str, calls: list[Call]) -> list[Call]:
         return await self.engine.write(
             lambda conn: compat.apply_calls(conn, app_id, calls, timeutil.now(), self._rules)
         )
+
+    async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
+        return await self.engine.read(lambda conn: rejected.newest(conn, app_id, limit))

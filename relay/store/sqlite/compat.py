@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 
 import msgspec
 
 from relay.compat.actions import (
     Call,
+    DeletePerson,
     Forward,
     Identify,
-    LeaveDevice,
     Merge,
     RecordEvent,
     RecordMetric,
+    Reject,
+    SuppressPerson,
+    UnregisterDevice,
     UpsertDevice,
 )
-from relay.errors import ClientError
-from relay.models.devices import DevicePut
-from relay.store.sqlite import devices, identity, ingest
+from relay.forward import ops
+from relay.store.sqlite import devices, identity, ingest, rejected
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import fetch_device
-
-log = logging.getLogger(__name__)
 
 
 def apply_calls(
@@ -33,9 +32,9 @@ def apply_calls(
     calls: list[Call],
     now: float,
     rules: AttributionRules,
-) -> int:
-    """Apply the calls not seen before; returns how many were new."""
-    applied = 0
+) -> list[Call]:
+    """Apply the calls not seen before; returns those (replays are left out)."""
+    applied = []
     for call in calls:
         if call.message_id is not None:
             cursor = conn.execute(
@@ -45,14 +44,9 @@ def apply_calls(
             )
             if cursor.rowcount == 0:
                 continue  # a replay: already applied
-        applied += 1
+        applied.append(call)
         for action in call.actions:
-            try:
-                _apply(conn, app_id, action, now, rules)
-            except ClientError as exc:  # e.g. a merge naming an unknown profile
-                log.info(
-                    "compat call %s: %s skipped: %s", call.message_id, type(action).__name__, exc
-                )
+            _apply(conn, app_id, action, now, rules)
     return applied
 
 
@@ -65,23 +59,30 @@ def _apply(
             if known is not None:
                 body = msgspec.structs.replace(body, platform=known["platform"])
             devices.put_device(conn, app_id, token, body, now, rules)
-        case LeaveDevice(token, customer_id):
+        case UnregisterDevice(token, customer_id):
             device = fetch_device(conn, app_id, token)
-            if device is None or device["customer_id"] is None:
-                return
-            if customer_id is not None and device["customer_id"] != customer_id:
-                return
-            logout = DevicePut(platform=device["platform"], customer_id=None)
-            devices.put_device(conn, app_id, token, logout, now, rules)
+            if device is not None and (
+                customer_id is None or device["customer_id"] in (None, customer_id)
+            ):
+                devices.unregister_device(conn, app_id, token, now)
+            elif customer_id is not None:
+                # not relay's device of this person, but Customer.io may have it: pass it on
+                enqueue(conn, app_id, [ops.delete_device(customer_id, token)], now)
         case Identify(customer_id, anonymous_id, email, attributes):
             identity.identify(
                 conn, app_id, customer_id, anonymous_id, email, attributes, now, rules
             )
         case Merge(primary, secondary):
-            identity.merge_profiles(conn, app_id, primary, secondary, now, rules)
+            identity.merge_known(conn, app_id, primary, secondary, now, rules)
+        case DeletePerson(customer_id):
+            identity.delete_person(conn, app_id, customer_id, now)
+        case SuppressPerson(customer_id, suppressed):
+            identity.set_suppressed(conn, app_id, customer_id, suppressed, now)
         case RecordMetric(metric):
             ingest.ingest_metrics(conn, app_id, [metric], now, rules)
         case RecordEvent(event):
             ingest.ingest_events(conn, app_id, [event], now, rules)
         case Forward(op):
             enqueue(conn, app_id, [op], now)
+        case Reject():
+            rejected.record(conn, app_id, action, now)

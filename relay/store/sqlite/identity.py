@@ -11,12 +11,15 @@ from relay.store.sqlite.attribution import (
     FACT_TABLES,
     attach_anonymous_history,
     attach_device_history,
+    ensure_person,
     ensure_profile,
 )
 from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
 from relay.store.sqlite.devices import device_changes
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import DEVICE_COLUMNS
+
+_GONE = "'unregistered', 'replaced'"
 
 
 def identify(
@@ -64,10 +67,12 @@ def _link_anonymous_id(
         " DO UPDATE SET customer_id = excluded.customer_id, identified_at = excluded.identified_at",
         (app_id, anonymous_id, customer_id, now),
     )
-    select = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND anonymous_id = ?"
+    # A deleted (unregistered) or replaced token comes back only by registering it again.
+    under_id = f"app_id = ? AND anonymous_id = ? AND status NOT IN ({_GONE})"
+    select = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE {under_id}"
     before = conn.execute(select, (app_id, anonymous_id)).fetchall()
     conn.execute(
-        "UPDATE devices SET customer_id = ?, logged_out = 0 WHERE app_id = ? AND anonymous_id = ?",
+        f"UPDATE devices SET customer_id = ?, logged_out = 0 WHERE {under_id}",
         (customer_id, app_id, anonymous_id),
     )
     after = {row["id"]: row for row in conn.execute(select, (app_id, anonymous_id))}
@@ -116,3 +121,60 @@ def merge_profiles(
     conn.execute("DELETE FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, secondary))
     enqueue(conn, app_id, [ops.merge(primary, secondary)], now)
     attribute_conversions(conn, app_id, primary, rules, now)
+
+
+def merge_known(
+    conn: sqlite3.Connection,
+    app_id: str,
+    primary: str,
+    secondary: str,
+    now: float,
+    rules: AttributionRules,
+) -> None:
+    """A merge from a Customer.io client, which may name people relay never saw: what relay
+    has of ``secondary`` moves, and Customer.io hears the merge whatever relay knew."""
+    ensure_person(conn, app_id, primary, now)
+    if _profile_exists(conn, app_id, secondary):
+        merge_profiles(conn, app_id, primary, secondary, now, rules)
+    else:
+        enqueue(conn, app_id, [ops.merge(primary, secondary)], now)
+
+
+def delete_person(conn: sqlite3.Connection, app_id: str, customer_id: str, now: float) -> None:
+    """The profile goes: its devices become ``unregistered``, its anonymous ids are released,
+    its metrics and events stay (in device counts) without a customer."""
+    conn.execute(
+        "UPDATE devices SET status = 'unregistered', customer_id = NULL, logged_out = 0"
+        " WHERE app_id = ? AND customer_id = ?",
+        (app_id, customer_id),
+    )
+    for table in FACT_TABLES:
+        conn.execute(
+            f"UPDATE {table} SET customer_id = NULL WHERE app_id = ? AND customer_id = ?",
+            (app_id, customer_id),
+        )
+    for table in ("anonymous_ids", "segment_members", "profiles"):
+        conn.execute(
+            f"DELETE FROM {table} WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
+        )
+    # Customer.io deletes the person's devices with it: no device deletes to send.
+    enqueue(conn, app_id, [ops.delete_person(customer_id)], now)
+
+
+def set_suppressed(
+    conn: sqlite3.Connection, app_id: str, customer_id: str, suppressed: bool, now: float
+) -> None:
+    """Suppressed profiles get no test push by customer and leave segment exports."""
+    ensure_profile(conn, app_id, customer_id, now)
+    conn.execute(
+        "UPDATE profiles SET suppressed = ?, updated_at = ? WHERE app_id = ? AND customer_id = ?",
+        (int(suppressed), now, app_id, customer_id),
+    )
+    enqueue(conn, app_id, [ops.suppress_person(customer_id, suppressed)], now)
+
+
+def _profile_exists(conn: sqlite3.Connection, app_id: str, customer_id: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
+    ).fetchone()
+    return row is not None

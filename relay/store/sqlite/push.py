@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ulid import ULID
 
-from relay.errors import NotFound
+from relay.errors import NotFound, ValidationFailed
 from relay.models.common import Counts
 from relay.models.push import DeliveryTrace, TimelineEntry
 from relay.store.sqlite.devices import device_changes
@@ -40,11 +40,16 @@ def push_targets(
         if row is None:
             raise NotFound(f"device {token!r} is not registered")
         return [_target(row)]
-    exists = conn.execute(
-        "SELECT 1 FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
+    profile = conn.execute(
+        "SELECT suppressed FROM profiles WHERE app_id = ? AND customer_id = ?",
+        (app_id, customer_id),
     ).fetchone()
-    if exists is None:
+    if profile is None:
         raise NotFound(f"profile {customer_id!r} does not exist")
+    if profile[0]:
+        raise ValidationFailed.at(
+            "customer_id", f"customer {customer_id!r} is suppressed; relay will not send to it"
+        )
     rows = conn.execute(
         f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND customer_id = ?"
         " ORDER BY first_seen, id",

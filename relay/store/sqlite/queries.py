@@ -46,7 +46,7 @@ def profile(
     conn: sqlite3.Connection, app_id: str, customer_id: str, conversion_events: tuple[str, ...]
 ) -> Profile:
     row = conn.execute(
-        "SELECT email, attributes FROM profiles WHERE app_id = ? AND customer_id = ?",
+        "SELECT email, attributes, suppressed FROM profiles WHERE app_id = ? AND customer_id = ?",
         (app_id, customer_id),
     ).fetchone()
     if row is None:
@@ -87,6 +87,7 @@ def profile(
         customer_id=customer_id,
         email=row["email"],
         attributes=json.loads(row["attributes"]),
+        suppressed=bool(row["suppressed"]),
         anonymous_ids=anonymous_ids,
         devices=[device_model(conn, d) for d in devices],
         counts=counts,
