@@ -362,6 +362,18 @@ async def test_a_payload_over_4_kb_is_413_and_nothing_is_sent(
     assert fake_apns.requests == []
 
 
+async def test_data_strings_over_1000_bytes_are_sent_when_the_payload_fits(
+    relay: RelayServer, fake_apns: FakeAPNs
+) -> None:
+    """``data`` is not properties: only the provider's 4 KB limit applies."""
+    admin = await relay.admin_api()
+    await register(admin, IOS, "ios")
+    answer = await push(admin, token=IOS, data={"coupon": "c" * 2000})
+    assert answer.status == 200, answer.text
+    assert answer.body["results"][0]["status"] == "sent"
+    assert len(fake_apns.requests) == 1
+
+
 async def test_stale_tokens_are_marked_and_left_out_of_customer_sends(start_relay: Any) -> None:
     relay = await start_relay(
         push=PushSettings(stale_after_days=0.5 / 86_400, hygiene_interval_seconds=0.1)

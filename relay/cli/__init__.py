@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from relay.cli import devices, keys, outbox, push, segments, server
+from relay.cli import devices, keys, outbox, push, rejected, segments, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +24,7 @@ cli.add_command(outbox.outbox)
 cli.add_command(segments.segments)
 cli.add_command(push.push)
 cli.add_command(push.deliveries)
+cli.add_command(rejected.rejected)
 
 
 def main() -> None:

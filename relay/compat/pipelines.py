@@ -10,8 +10,9 @@ server libraries send, translated into relay's devices, identities, metrics and 
   server and admin keys only.
 - ``identify`` with ``userId`` (+ ``anonymousId``) → relay's identify, stitching.
 - other ``track`` events → relay events (conversion attribution sees them).
-- ``screen`` and ``page`` → views forwarded to Customer.io; ``group``, ``alias`` and
-  traits-only ``identify`` → forwarded through Pipelines (they need ``cdp_api_key``).
+- ``screen`` and ``page`` of a known user → views forwarded through Track; other views,
+  ``group``, ``alias`` and traits-only ``identify`` → forwarded through Pipelines (they need
+  ``cdp_api_key``).
 
 Calls de-duplicate on ``messageId`` (or deliveryId+metric+recipient for delivery events). A
 batch answers 200 whenever its envelope is valid (the SDKs drop a whole batch on a 4xx):
@@ -199,21 +200,15 @@ def _passthrough(
     call_type: str, call: dict[str, Any], context: Context, at: float
 ) -> tuple[Action, ...]:
     """A call relay does not model goes on to Customer.io: through Pipelines when relay has a
-    Pipelines key; else screens and pages as Track views. Anything else cannot be forwarded
-    without that key, so it is refused (never acknowledged and dropped)."""
+    Pipelines key; else a known person's screens and pages as Track views. Anything else
+    (anonymous views too: Track's anonymous screen and page shapes overlap, so the published
+    spec refuses them) cannot be forwarded without that key: refused, never dropped."""
     if context.settings.customerio.cdp_api_key:
         return (Forward(ops.pipelines_call(call_type, call)),)
-    name = call.get("name")
-    if call_type in VIEW_TYPES and isinstance(name, str) and name:
-        user_id = optional_identifier(call.get("userId"), "userId")
-        anonymous_id = optional_identifier(call.get("anonymousId"), "anonymousId")
+    name, user_id = call.get("name"), optional_identifier(call.get("userId"), "userId")
+    if call_type in VIEW_TYPES and isinstance(name, str) and name and user_id is not None:
         props = properties(call.get("properties"), "properties")
-        view = (
-            ops.person_view(user_id, call_type, name, props, at)
-            if user_id is not None
-            else ops.anonymous_view(anonymous_id, call_type, name, props, at, None)
-        )
-        return (Forward(view),)
+        return (Forward(ops.person_view(user_id, call_type, name, props, at)),)
     raise Refused(
         "type",
         f"relay cannot forward a {call_type} call without [customerio] cdp_api_key",

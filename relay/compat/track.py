@@ -52,6 +52,7 @@ from relay.compat.wire import (
     key_for,
     ok,
     read_json,
+    read_object,
 )
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
@@ -113,7 +114,7 @@ def event_call(
         view = (
             ops.person_view(customer_id, kind, name, data, at)
             if customer_id is not None
-            else ops.anonymous_view(anonymous_id, kind, name, data, at, event_id)
+            else ops.anonymous_event(anonymous_id, kind, name, data, at, event_id)
         )
         return Call(event_id, (Forward(view),))
     if kind not in (None, "event"):
@@ -128,6 +129,10 @@ def event_call(
         occurred_at=at,
         properties=msgspec.json.encode(data).decode(),
     )
+    if customer_id is None and anonymous_id is None:
+        # relay keeps it, but cannot forward an event of nobody: Customer.io can, as it came
+        anonymous = ops.anonymous_event(None, "event", name, data, at, event.client_id)
+        return Call(event_id, (RecordEvent(event), Forward(anonymous)))
     return Call(event_id, (RecordEvent(event),))
 
 
@@ -234,7 +239,7 @@ def _path_id(request: web.Request, name: str = "identifier") -> str:
 async def put_customer(request: web.Request) -> web.Response:
     """Identify (``PUT /api/v1/customers/{identifier}``)."""
     key = await _key(request)
-    body = object_of(await read_json(request))
+    body = await read_object(request)
     return await _apply(request, [identify_call(_path_id(request), body)], key)
 
 
@@ -255,7 +260,7 @@ def _person_route(action: str):  # type: ignore[no-untyped-def]
 async def put_device(request: web.Request) -> web.Response:
     """Add or update a device (``PUT /api/v1/customers/{identifier}/devices``)."""
     key = await _key(request)
-    device = object_of(object_of(await read_json(request)).get("device"))
+    device = object_of((await read_object(request)).get("device"))
     platform(device.get("platform"), "device.platform")  # required on this route
     return await _apply(request, [device_call(_path_id(request), device, "device")], key)
 
@@ -272,7 +277,7 @@ async def delete_device(request: web.Request) -> web.Response:
 async def customer_event(request: web.Request) -> web.Response:
     """A person's event (``POST /api/v1/customers/{identifier}/events``)."""
     key, context = await _context(request)
-    body = object_of(await read_json(request))
+    body = await read_object(request)
     call = event_call(context, body, _path_id(request), None, kind=body.get("type"))
     return await _apply(request, [call], key)
 
@@ -281,7 +286,7 @@ async def customer_event(request: web.Request) -> web.Response:
 async def anonymous_event(request: web.Request) -> web.Response:
     """An anonymous event (``POST /api/v1/events``)."""
     key, context = await _context(request)
-    body = object_of(await read_json(request))
+    body = await read_object(request)
     anonymous_id = optional_identifier(body.get("anonymous_id"), "anonymous_id")
     call = event_call(context, body, None, anonymous_id, kind=body.get("type"))
     return await _apply(request, [call], key)
@@ -291,7 +296,7 @@ async def anonymous_event(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """A delivery metric (``POST /api/v1/metrics``)."""
     key = await _key(request)
-    body = object_of(await read_json(request))
+    body = await read_object(request)
     call = metric_call(
         body.get("delivery_id"),
         body.get("metric"),
@@ -307,7 +312,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def push_events(request: web.Request) -> web.Response:
     """The deprecated push metric (``POST /api/v1/push/events``, also ``/push/events``)."""
     key = await _key(request)
-    body = object_of(await read_json(request))
+    body = await read_object(request)
     token = device_token(body.get("device_id"), "device_id")
     raw = {"delivery_id": body.get("delivery_id"), "metric": body.get("event"), "recipient": token}
     if body.get("timestamp"):
@@ -327,7 +332,7 @@ async def push_events(request: web.Request) -> web.Response:
 async def merge_customers(request: web.Request) -> web.Response:
     """Merge two people (``POST /api/v1/merge_customers``; server and admin keys only)."""
     key, context = await _context(request)
-    body = object_of(await read_json(request))
+    body = await read_object(request)
     return await _apply(request, [_person_write(context, "merge", body)], key)
 
 
@@ -335,7 +340,7 @@ async def merge_customers(request: web.Request) -> web.Response:
 async def v2_batch(request: web.Request) -> web.Response:
     """``POST /api/v2/batch``: refused operations are named by ``batch_index`` (207)."""
     key, context = await _context(request)
-    items = object_of(await read_json(request)).get("batch")
+    items = (await read_object(request)).get("batch")
     if not isinstance(items, list):
         raise CompatError(400, "invalid", "batch must be an array", "batch")
     calls, errors = [], []

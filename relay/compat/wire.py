@@ -93,6 +93,14 @@ async def read_json(request: web.Request) -> Any:
         raise CompatError(400, "invalid_json", "body is not valid JSON") from None
 
 
+async def read_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object (an empty body is an empty object)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise CompatError(400, "invalid_request", "body must be a JSON object")
+    return body
+
+
 def _gunzip(raw: bytes) -> bytes:
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:

@@ -219,7 +219,7 @@ def person_view(
     return Op(person_lane(customer_id), payload)
 
 
-def anonymous_view(
+def anonymous_event(
     anonymous_id: str | None,
     kind: str,
     name: str,
@@ -227,7 +227,8 @@ def anonymous_view(
     timestamp: float,
     event_id: str | None,
 ) -> Op:
-    """A screen or page view of someone not yet identified (Track v1 anonymous event)."""
+    """An event, screen or page view (``kind``) of someone not yet identified, or of nobody
+    known (Track v1 anonymous event; ``anonymous_id`` is optional there)."""
     body: dict[str, Any] = {
         "name": name,
         "type": kind,

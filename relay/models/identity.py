@@ -35,3 +35,8 @@ class Profile(Struct, kw_only=True):
     last_opened_at: Rfc3339 | None
     last_converted_at: Rfc3339 | None
     suppressed: bool = False
+
+
+class Suppression(Struct):
+    customer_id: str
+    suppressed: bool

@@ -138,6 +138,20 @@ class SqliteStore:
 
         return await self.engine.write(job)
 
+    async def delete_profile(self, app_id: str, customer_id: str) -> None:
+        def job(conn):  # type: ignore[no-untyped-def]
+            identity.require_profile(conn, app_id, customer_id)
+            identity.delete_person(conn, app_id, customer_id, timeutil.now())
+
+        await self.engine.write(job)
+
+    async def suppress_profile(self, app_id: str, customer_id: str, suppressed: bool) -> None:
+        def job(conn):  # type: ignore[no-untyped-def]
+            identity.require_profile(conn, app_id, customer_id)
+            identity.set_suppressed(conn, app_id, customer_id, suppressed, timeutil.now())
+
+        await self.engine.write(job)
+
     async def profile(self, app_id: str, customer_id: str) -> Profile:
         return await self.engine.read(
             lambda conn: queries.profile(conn, app_id, customer_id, self._rules.conversion_events)

@@ -173,6 +173,11 @@ def set_suppressed(
     enqueue(conn, app_id, [ops.suppress_person(customer_id, suppressed)], now)
 
 
+def require_profile(conn: sqlite3.Connection, app_id: str, customer_id: str) -> None:
+    if not _profile_exists(conn, app_id, customer_id):
+        raise NotFound(f"profile {customer_id!r} does not exist")
+
+
 def _profile_exists(conn: sqlite3.Connection, app_id: str, customer_id: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
