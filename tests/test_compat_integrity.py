@@ -337,3 +337,19 @@ async def test_a_chunked_gzip_batch_is_read_whole(relay: RelayServer) -> None:
     async with session.post(relay.base_url + "/cdp/v1/b", data=chunks(), headers=headers) as r:
         assert r.status == 200, await r.text()
     assert (await profile(relay, "ann"))["anonymous_ids"] == ["a1"]
+
+
+async def test_an_anonymous_registration_after_a_logout_attaches_the_token_to_nobody(
+    relay: RelayServer, customerio: FakeCustomerIO
+) -> None:
+    """clearIdentify: Device Deleted for ann, a new anonymous id, the token registered again."""
+    await post_ios_batch(relay, device_created(anonymous_id="a1", user_id="ann"))
+    await post_ios_batch(
+        relay,
+        device_deleted(anonymous_id="a1", user_id="ann"),
+        device_created(anonymous_id="a2"),
+    )
+    stored = await device(relay, IOS_TOKEN)
+    assert (stored["status"], stored["customer_id"]) == ("active", None)
+    await drained(relay)
+    assert adds(customerio) == ["ann"]

@@ -223,9 +223,9 @@ def _device_put(
     user_id: str | None,
     anonymous_id: str | None,
 ) -> DevicePut:
-    values: dict[str, Any] = {"platform": kind or "ios"}
-    if user_id:
-        values["customer_id"] = user_id
+    # The SDK names its user on every call once identified: a registration without userId
+    # comes from an anonymous (e.g. logged-out) install and attaches the token to nobody.
+    values: dict[str, Any] = {"platform": kind or "ios", "customer_id": user_id}
     if anonymous_id:
         values["anonymous_id"] = anonymous_id
     # device attributes win over what the context says of the same thing
