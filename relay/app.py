@@ -24,6 +24,7 @@ from relay.api.middleware import errors_middleware, metrics_middleware
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
 from relay.api.state import LIFECYCLE, METRICS, OPENAPI, PUSH, SETTINGS, STORE, Lifecycle
+from relay.errors import CannotStart
 from relay.forward.client import pipelines_client, track_base_url, track_client
 from relay.forward.worker import Forwarder
 from relay.observability import Metrics
@@ -158,12 +159,18 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
 def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully (in-flight writes finish)."""
     server = settings.server
-    web.run_app(
-        create_app(settings),
-        host=server.host,
-        port=server.port,
-        ssl_context=ssl_context(settings),
-        shutdown_timeout=server.shutdown_timeout_seconds,
-        access_log=None,
-        print=lambda message: log.info("%s", message.strip()),
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=server.host,
+            port=server.port,
+            ssl_context=ssl_context(settings),
+            shutdown_timeout=server.shutdown_timeout_seconds,
+            access_log=None,
+            print=lambda message: log.info("%s", message.strip()),
+        )
+    except OSError as exc:
+        if "bind" not in str(exc):  # only the listening socket is start-up's to explain
+            raise
+        reason = str(exc).rpartition(": ")[2]  # "address already in use", "permission denied"
+        raise CannotStart(f"cannot listen on {server.listen}: {reason}") from None

@@ -7,9 +7,11 @@
     │   ├── Forbidden               403  the key's role may not do this
     │   ├── NotFound                404  no such resource (in this key's app)
     │   ├── PayloadTooLarge         413  body over the limit
+    │   ├── Conflict                409  the thing exists already (a key's value)
     │   ├── UnsupportedMediaType    415  body is not application/json
     │   └── ValidationFailed        422  parses, but fields are wrong; carries FieldErrors
-    └── Unavailable                 503  not ready, shutting down, storage unavailable
+    ├── Unavailable                 503  not ready, shutting down, storage unavailable
+    └── CannotStart                      start-up failed (an unusable database, a busy port)
 
 Every client error names what failed; `errors` lists `{"path", "message"}` per field.
 """
@@ -68,6 +70,11 @@ class PayloadTooLarge(ClientError):
     title = "Payload Too Large"
 
 
+class Conflict(ClientError):
+    status = 409
+    title = "Conflict"
+
+
 class UnsupportedMediaType(ClientError):
     status = 415
     title = "Unsupported Media Type"
@@ -90,3 +97,7 @@ class Unavailable(RelayError):
     def __init__(self, detail: str = "", retry_after: int = 5) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class CannotStart(RelayError):
+    """relay cannot start: the message names what (the database file, the address) and why."""

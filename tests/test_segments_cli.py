@@ -113,6 +113,18 @@ async def test_export_to_a_file_writes_the_whole_export(setup: Setup) -> None:
     assert target.read_bytes() == await export(setup.admin, "push_engaged")
 
 
+async def test_export_to_a_jsonl_file_writes_json_lines(setup: Setup) -> None:
+    target = setup.workdir / "engaged.jsonl"
+    ok(setup.export("push_engaged", "-o", str(target)))
+    assert target.read_bytes() == await export(setup.admin, "push_engaged", format="jsonl")
+
+
+async def test_an_explicit_format_wins_over_the_suffix(setup: Setup) -> None:
+    target = setup.workdir / "engaged.jsonl"
+    ok(setup.export("push_engaged", "--format", "csv", "-o", str(target)))
+    assert target.read_bytes() == await export(setup.admin, "push_engaged")
+
+
 async def test_export_to_a_file_leaves_no_temporary_file(setup: Setup) -> None:
     target = setup.workdir / "engaged.csv"
     ok(setup.export("push_engaged", "-o", str(target)))

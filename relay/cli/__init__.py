@@ -3,11 +3,12 @@ works on a fresh install and beside a running server."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 
-from relay.cli import devices, keys, outbox, push, rejected, segments, server
+from relay.cli import backup, devices, keys, outbox, push, rejected, segments, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,7 +26,13 @@ cli.add_command(segments.segments)
 cli.add_command(push.push)
 cli.add_command(push.deliveries)
 cli.add_command(rejected.rejected)
+cli.add_command(backup.backup)
 
 
 def main() -> None:
-    sys.exit(cli.main(prog_name="relay", standalone_mode=True))
+    try:
+        sys.exit(cli.main(prog_name="relay", standalone_mode=True))
+    except Exception as exc:  # unforeseen: still one line on stderr, the traceback at DEBUG
+        logging.getLogger("relay").debug("unexpected failure", exc_info=True)
+        click.echo(f"relay: error: unexpected {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)

@@ -9,6 +9,7 @@ from relay.models.push import TestPushIn, TestPushOut
 from relay.observability import Metrics
 from relay.push.providers import Providers
 from relay.push.service import PushService
+from relay.redact import mask_token
 from relay.settings import Settings
 from relay.store import Store
 
@@ -28,6 +29,7 @@ def push() -> None:
 @click.option("--deep-link", default=None, help="Link the app opens (CIO.push.link).")
 @click.option("--image", default=None, help="Image URL.")
 @click.option("--dry-run", is_flag=True, help="Validate only; nothing reaches a device.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer instead.")
 def test(
     settings: Settings,
     app_id: str,
@@ -38,8 +40,10 @@ def test(
     deep_link: str | None,
     image: str | None,
     dry_run: bool,
+    as_json: bool,
 ) -> None:
-    """Send a test push in Customer.io's payload layout; prints the delivery id and results."""
+    """Send a test push in Customer.io's payload layout: the delivery id, then a line per
+    target (masked token, platform, status, error). Exit 1 when no target got it."""
     if (token is None) == (customer is None):
         fail("give exactly one of --token or --customer", status=2)
     request = TestPushIn(
@@ -61,7 +65,16 @@ def test(
         finally:
             await providers.close()
 
-    echo_json(run_with_store(settings, send))
+    outcome = run_with_store(settings, send)
+    if as_json:
+        echo_json(outcome)
+    else:
+        click.echo(f"delivery {outcome.delivery_id}")
+        for result in outcome.results:
+            detail = f"  {result.error}" if result.error else ""
+            click.echo(f"{mask_token(result.token)}  {result.platform}  {result.status}{detail}")
+    if not any(result.status in ("sent", "validated") for result in outcome.results):
+        fail("no target got the push (see the statuses above)")
 
 
 @click.group()

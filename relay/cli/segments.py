@@ -66,7 +66,13 @@ class Progress:
 @config_option
 @app_option
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default=None,
+    help="Default: from -o FILE's suffix (.jsonl, .csv), else csv.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically).")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="Segment parameter.")
 @click.option("--as-of", default=None, help="RFC 3339 or unix seconds (default: now).")
@@ -74,12 +80,13 @@ def export(
     settings: Settings,
     app_id: str,
     name: str,
-    fmt: str,
+    fmt: str | None,
     output: str | None,
     params: tuple[str, ...],
     as_of: str | None,
 ) -> None:
     """Export segment NAME to stdout or -o FILE, streaming with constant memory."""
+    fmt = fmt or format_for(output)
     query_args = {"format": fmt}
     for param in params:
         key, sep, value = param.partition("=")
@@ -110,6 +117,12 @@ def export(
         with atomic_file(Path(output)) as sink:
             run_with_store(settings, lambda store: write(store, sink))
     progress.finish()
+
+
+def format_for(output: str | None) -> str:
+    """What -o FILE's suffix asks for: ``.jsonl`` (or ``.ndjson``) is JSON Lines, else CSV."""
+    suffix = Path(output).suffix.lower() if output else ""
+    return "jsonl" if suffix in (".jsonl", ".ndjson") else "csv"
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from relay.cli.common import config_option, run_with_store
+from relay.cli.common import config_option, fail, run_with_store
+from relay.errors import CannotStart
 from relay.logs import configure_logging
 from relay.settings import Settings
 
@@ -16,7 +17,10 @@ def serve(settings: Settings) -> None:
     from relay.app import serve as run_server
 
     configure_logging("INFO")
-    run_server(settings)
+    try:
+        run_server(settings)
+    except CannotStart as exc:
+        fail(exc.detail)
 
 
 @click.command()

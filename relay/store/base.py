@@ -7,6 +7,7 @@ under ``relay/store/``. Every write returns only after it is committed.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Protocol
 
 from relay.compat.actions import Call
@@ -94,6 +95,9 @@ class Store(Protocol):
     # Customer.io-compatible calls
     async def apply_calls(self, app_id: str, calls: list[Call]) -> list[Call]:
         """Apply each call once per message id, all in one commit; returns the new ones."""
+
+    async def backup(self, target: Path) -> int:
+        """A consistent copy of the database at ``target``, taken while serving; its size."""
 
     async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
         """The newest entries of the rejected-items log, newest first."""

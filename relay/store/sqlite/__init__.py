@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from relay import timeutil
@@ -18,6 +19,7 @@ from relay.models.rejected import RejectedItem
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
 from relay.store.sqlite import (
+    backup,
     compat,
     devices,
     identity,
@@ -244,6 +246,9 @@ class SqliteStore:
         return await self.engine.write(
             lambda conn: compat.apply_calls(conn, app_id, calls, timeutil.now(), self._rules)
         )
+
+    async def backup(self, target: Path) -> int:
+        return await self.engine.read(lambda conn: backup.backup_into(conn, target))
 
     async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
         return await self.engine.read(lambda conn: rejected.newest(conn, app_id, limit))

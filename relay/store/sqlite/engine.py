@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from relay.errors import Unavailable
+from relay.errors import CannotStart, Unavailable
 from relay.store.sqlite.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,12 @@ INLINE_BUSY_TIMEOUT_MS = 100
 CHECKPOINT_INTERVAL_S = 1.0
 WAL_RESTART_FRAMES = 8192  # pages: 32 MiB at SQLite's default page size
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # what a restarted WAL file is truncated to
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
 
 
 def configure(conn: sqlite3.Connection, synchronous: str) -> None:
@@ -124,7 +130,21 @@ class Engine:
     _accepting: bool = False
 
     async def open(self) -> None:
-        """Create the file if needed, apply migrations, start the writer loop."""
+        """Create the file if needed, apply migrations, start the writer loop.
+
+        A database that cannot be opened is a `CannotStart` naming the file; what was opened
+        is closed again (an aiosqlite thread left running would keep the process alive).
+        """
+        try:
+            await self._open()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise CannotStart(f"{self.path}: {_cause(exc)}") from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
         await _run(self._writer, _configure_writer, self.synchronous)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 
-from relay.errors import NotFound
+from relay.errors import Conflict, NotFound
 from relay.keys import KeyRecord
 
 
 def insert_key(conn: sqlite3.Connection, key: KeyRecord, secret_hash: str) -> None:
-    conn.execute(
-        "INSERT INTO api_keys (id, app_id, role, name, secret_hash, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (key.id, key.app_id, key.role, key.name, secret_hash, key.created_at),
-    )
+    try:
+        conn.execute(
+            "INSERT INTO api_keys (id, app_id, role, name, secret_hash, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (key.id, key.app_id, key.role, key.name, secret_hash, key.created_at),
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict("a key with this value is already registered") from None
 
 
 def revoke_key(conn: sqlite3.Connection, key_id: str, now: float) -> None:
