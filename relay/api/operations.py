@@ -26,7 +26,8 @@ async def readyz(request: web.Request) -> web.Response:
         status="ready" if problem is None else "unavailable",
         storage="ok" if problem is None else "unavailable",
         forwarding=lifecycle.forwarding,
-        reason=problem,
+        # ready or not, a degraded forwarder says why (it never makes relay unready)
+        reason=problem or lifecycle.forwarding_problem,
     )
     response = json_response(body, status=200 if problem is None else 503)
     if problem is not None:

@@ -37,6 +37,10 @@ class Lifecycle:
     def forwarding(self) -> str:
         return "disabled" if self.forwarder is None else self.forwarder.state
 
+    @property
+    def forwarding_problem(self) -> str | None:
+        return None if self.forwarder is None else self.forwarder.degraded_reason
+
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

@@ -72,6 +72,7 @@ class Forwarder:
         self._rand = rand or random.Random()
         self._limiter = RateLimiter(settings.max_requests_per_second)
         self._failures = 0
+        self._last_failure = ""
         self._paused_until = 0.0
         self._gauges_at = 0.0
         self.stopping = asyncio.Event()
@@ -79,6 +80,13 @@ class Forwarder:
     @property
     def state(self) -> str:
         return "degraded" if self._failures >= OUTAGE_AFTER else "enabled"
+
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why forwarding is degraded (None when it is not): for /readyz and operators."""
+        if self.state != "degraded":
+            return None
+        return f"Customer.io failed {self._failures} requests in a row; last: {self._last_failure}"
 
     async def run(self) -> None:
         """Cycle until `stopping` is set; a cycle in progress finishes its current request."""
@@ -182,6 +190,7 @@ class Forwarder:
         if decision.verdict is Verdict.RETRY:
             blocked.update(r.lane for r in rows)
             self._failures += 1
+            self._last_failure = answer.error or f"{path} answered {answer.status}"
             if decision.retry_after:
                 self._paused_until = answered_at + decision.retry_after
             return False
