@@ -24,7 +24,7 @@ from relay.api.middleware import errors_middleware, metrics_middleware
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
 from relay.api.state import LIFECYCLE, METRICS, OPENAPI, PUSH, SETTINGS, STORE, Lifecycle
-from relay.errors import CannotStart
+from relay.errors import CannotStart, Unavailable
 from relay.forward.client import pipelines_client, track_base_url, track_client
 from relay.forward.worker import Forwarder
 from relay.observability import Metrics
@@ -127,6 +127,8 @@ async def hygiene_context(app: web.Application) -> AsyncIterator[None]:
                     log.info(
                         "marked %d tokens stale (unseen for %s days)", marked, push.stale_after_days
                     )
+            except Unavailable as exc:  # a storage fault: /readyz says it, no traceback
+                log.warning("token hygiene skipped: %s", exc.detail)
             except Exception:
                 log.exception("token hygiene failed; trying again next interval")
             await asyncio.sleep(push.hygiene_interval_seconds)

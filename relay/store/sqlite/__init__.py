@@ -60,6 +60,8 @@ class SqliteStore:
     async def check(self) -> str | None:
         if not self.engine.is_open:
             return "storage is not open"
+        if self.engine.fault is not None:
+            return f"storage cannot commit: {self.engine.fault}"
         try:
             await self.engine.read(queries.ping)
         except Exception as exc:

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from relay.errors import CannotStart, Unavailable
+from relay.store.sqlite.faults import fault_of, must_read_immutable, writable
 from relay.store.sqlite.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ MAX_JOBS_PER_COMMIT = 512
 BUSY_TIMEOUT_MS = 10_000
 INLINE_BUSY_TIMEOUT_MS = 100
 CHECKPOINT_INTERVAL_S = 1.0
+PROBE_INTERVAL_S = 1.0  # while writes fail: how often to try one
 WAL_RESTART_FRAMES = 8192  # pages: 32 MiB at SQLite's default page size
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # what a restarted WAL file is truncated to
 
@@ -91,16 +93,34 @@ def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool,
             conn.execute("SAVEPOINT job")
             try:
                 outcomes.append((True, job(conn)))
-            except Exception as exc:  # the job's own error goes back to its caller only
+            except Exception as exc:
+                if fault_of(exc) is not None:
+                    raise  # the storage's fault, not the job's: the whole batch fails
+                # the job's own error goes back to its caller only
                 conn.execute("ROLLBACK TO job")
                 outcomes.append((False, exc))
             conn.execute("RELEASE job")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a failed disk may refuse this too
+                conn.execute("ROLLBACK")
         raise
     return outcomes
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """The smallest write that must reach the disk to commit: does storage take writes?"""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS storage_probe (id INTEGER PRIMARY KEY, at REAL)")
+        conn.execute("INSERT OR REPLACE INTO storage_probe (id, at) VALUES (1, ?)", (time.time(),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
 
 
 @dataclass(slots=True)
@@ -128,6 +148,10 @@ class Engine:
     _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
     _accepting: bool = False
+    # The storage fault writes hit (None: writes commit); probed until it clears.
+    fault: str | None = None
+    _migrated: bool = False
+    _readers_immutable: bool = False
 
     async def open(self) -> None:
         """Create the file if needed, apply migrations, start the writer loop.
@@ -145,26 +169,93 @@ class Engine:
             raise
 
     async def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await _run(self._writer, _configure_writer, self.synchronous)
-        await _run(self._writer, apply_migrations)
-        self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
-        await _run(self._checkpointer, configure, self.synchronous)
-        self._inline = sqlite3.connect(self.path, isolation_level=None)
-        configure(self._inline, self.synchronous)
-        # It runs in the event loop: a lock it cannot get soon fails one request, not all.
-        self._inline.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
-        for _ in range(self.read_connections):
-            reader = await aiosqlite.connect(self.path, isolation_level=None)
-            await _run(reader, configure, self.synchronous)
-            self._all_readers.append(reader)
-            self._readers.put_nowait(reader)
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._connect_writer()
+        if self._writer is None and not self.path.exists():
+            raise CannotStart(f"{self.path}: cannot create the database ({self.fault})")
+        await self._connect_readers()
         self._accepting = True
         self._task = asyncio.create_task(self._write_loop(), name="relay-sqlite-writer")
         self._checkpoint_task = asyncio.create_task(
             self._checkpoint_loop(), name="relay-sqlite-checkpoint"
         )
+
+    async def _connect_writer(self) -> None:
+        """Open the writer and migrate. A storage fault leaves relay up, serving reads, with
+        ``fault`` set: writes answer 503 and the write loop probes until it clears. The files
+        are checked first: on a read-only file system no connection maps a -shm it cannot
+        grow (SIGBUS)."""
+        if not writable(self.path):
+            self.fault = "read-only"
+            return
+        writer = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await _run(writer, _configure_writer, self.synchronous)
+            if not self._migrated:
+                await _run(writer, apply_migrations)
+                self._migrated = True
+        except sqlite3.Error as exc:
+            await writer.close()
+            if fault_of(exc) is None:
+                raise
+            self.fault = fault_of(exc)
+            log.error("storage fault: %s (%s); serving reads, writes answer 503", self.fault, exc)
+            return
+        self._writer = writer
+
+    async def _connect_readers(self) -> None:
+        # Readers of a file that cannot be written open it immutable: no -shm is mapped.
+        self._readers_immutable = self._writer is None and must_read_immutable(self.path)
+        target = str(self.path)
+        if self._readers_immutable:
+            target = f"file:{self.path}?mode=ro&immutable=1"
+        uri = self._readers_immutable
+        self._checkpointer = await aiosqlite.connect(target, isolation_level=None, uri=uri)
+        await _run(self._checkpointer, configure, self.synchronous)
+        self._inline = sqlite3.connect(target, isolation_level=None, uri=uri)
+        configure(self._inline, self.synchronous)
+        # It runs in the event loop: a lock it cannot get soon fails one request, not all.
+        self._inline.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
+        for _ in range(self.read_connections):
+            reader = await aiosqlite.connect(target, isolation_level=None, uri=uri)
+            await _run(reader, configure, self.synchronous)
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+
+    async def _close_readers(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
+        for _ in self._all_readers:  # wait until no read is in flight
+            await self._readers.get()
+        for reader in self._all_readers:
+            await reader.close()
+        self._all_readers.clear()
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
+
+    async def _probe(self) -> None:
+        """Try a write; on success the fault is over. A writer that hit a read-only file or
+        never migrated is reopened first; immutable readers then see the live file again."""
+        try:
+            if self._writer is None or not self._migrated or self.fault == "read-only":
+                if self._writer is not None:
+                    await self._writer.close()
+                    self._writer = None
+                await self._connect_writer()
+                if self._writer is None:
+                    return
+            await _run(self._writer, _probe_write)
+        except sqlite3.Error as exc:
+            self.fault = fault_of(exc) or f"write failed: {exc}"
+            return
+        log.warning("storage takes writes again (was: %s)", self.fault)
+        self.fault = None
+        if self._readers_immutable:
+            await self._close_readers()
+            await self._connect_readers()
 
     async def close(self) -> None:
         """Commit everything already submitted, then close every connection."""
@@ -248,10 +339,16 @@ class Engine:
             self._readers.put_nowait(reader)
 
     async def _write_loop(self) -> None:
-        assert self._writer is not None
         stopping = False
         while not stopping:
-            first = await self._queue.get()
+            if self.fault is not None:
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), PROBE_INTERVAL_S)
+                except TimeoutError:
+                    await self._probe()
+                    continue
+            else:
+                first = await self._queue.get()
             batch: list[_Pending] = []
             if first is None:
                 stopping = True
@@ -269,16 +366,25 @@ class Engine:
                 await self._checkpoint_between_transactions()
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        assert self._writer is not None
+        if self.fault is not None:
+            await self._probe()
         started = time.perf_counter()
         try:
+            if self._writer is None:
+                raise sqlite3.OperationalError("attempt to write a readonly database")
             outcomes = await _run(self._writer, _commit_batch, [p.job for p in batch])
         except Exception as exc:
-            log.error("storage commit of %d jobs failed: %s", len(batch), exc)
+            fault = fault_of(exc)
+            if fault != self.fault:
+                log.error("storage cannot commit (%s): %s", fault or "unexpected", exc)
+            self.fault = fault or f"write failed: {exc}"
             for pending in batch:
                 if not pending.future.done():
-                    pending.future.set_exception(Unavailable("storage write failed; retry"))
+                    pending.future.set_exception(
+                        Unavailable(f"storage cannot commit: {self.fault}; retry")
+                    )
             return
+        self.fault = None
         self._commits_since_checkpoint += 1
         if self.on_commit is not None:
             self.on_commit(len(batch), time.perf_counter() - started)
@@ -303,7 +409,8 @@ class Engine:
                 log.warning("WAL checkpoint failed: %s", exc)
 
     async def _checkpoint_between_transactions(self) -> None:
-        assert self._writer is not None
+        if self._writer is None:
+            return
         try:
             self._wal_frames = 0
             await _run(self._writer, _checkpoint)
