@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.settings import ConfigError, Settings, load_settings
+from relay.settings import ConfigError, Settings, load_settings, load_sourced_settings
 from tests.support import REPO
 
 EXAMPLE = REPO / "config" / "relay.example.toml"
@@ -110,3 +110,94 @@ def test_a_bad_config_is_refused_naming_the_key(tmp_path: Path, text: str, names
 def test_a_bad_environment_value_names_the_key() -> None:
     with pytest.raises(ConfigError, match="forwarding.give_up_hours"):
         load_settings(None, environ={"RELAY_FORWARDING_GIVE_UP_HOURS": "soon"})
+
+
+def test_an_unknown_relay_variable_is_reported_with_the_closest_setting_name() -> None:
+    warnings: list[str] = []
+    load_settings(None, environ={"RELAY_STORAGE_ULR": "sqlite:///x.db"}, warn=warnings.append)
+    assert warnings == ["RELAY_STORAGE_ULR names no setting; did you mean RELAY_STORAGE_URL?"]
+
+
+def test_an_unknown_relay_variable_does_not_stop_loading() -> None:
+    environ = {"RELAY_STORAGE_ULR": "sqlite:///x.db"}
+    assert load_settings(None, environ=environ, warn=lambda _: None) == Settings()
+
+
+def test_an_apps_variable_is_reported_as_file_only() -> None:
+    warnings: list[str] = []
+    load_settings(None, environ={"RELAY_APPS_ID": "shop"}, warn=warnings.append)
+    assert warnings == ["RELAY_APPS_ID names no setting; [[apps]] is set in the config file only"]
+
+
+def test_relay_variables_read_for_other_purposes_are_not_reported(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text("")
+    warnings: list[str] = []
+    environ = {"RELAY_CONFIG": str(path), "RELAY_BENCH_DATA": "/tmp/bench", "OTHER_X": "1"}
+    load_settings(None, environ=environ, warn=warnings.append)
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RELAY_CUSTOMERIO_API_KEY", "12e45"),
+        ("RELAY_CUSTOMERIO_SITE_ID", "00123"),
+        ("RELAY_CUSTOMERIO_CDP_API_KEY", "true"),
+        ("RELAY_SERVER_LISTEN", "127.0.0.1:9000"),
+        ("RELAY_SERVER_PUBLIC_URL", '"quoted"'),
+    ],
+)
+def test_a_string_setting_takes_the_variable_text_as_written(variable: str, value: str) -> None:
+    settings = load_settings(None, environ={variable: value})
+    section, _, key = variable.removeprefix("RELAY_").lower().partition("_")
+    assert getattr(getattr(settings, section), key) == value
+
+
+def test_a_non_string_setting_reads_the_variable_as_toml() -> None:
+    environ = {
+        "RELAY_STORAGE_READ_CONNECTIONS": "4",
+        "RELAY_ATTRIBUTION_CONVERSION_EVENTS": '["Purchase", "Signup"]',
+    }
+    settings = load_settings(None, environ=environ)
+    assert settings.storage.read_connections == 4
+    assert settings.attribution.conversion_events == ("Purchase", "Signup")
+
+
+def test_an_unparseable_number_from_the_environment_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^RELAY_STORAGE_READ_CONNECTIONS: .*'abc'"):
+        load_settings(None, environ={"RELAY_STORAGE_READ_CONNECTIONS": "abc"})
+
+
+def test_a_bad_environment_value_names_the_variable_not_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text("[forwarding]\ngive_up_hours = 12\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, environ={"RELAY_FORWARDING_GIVE_UP_HOURS": "soon"})
+    assert str(refused.value).startswith("RELAY_FORWARDING_GIVE_UP_HOURS: ")
+    assert str(path) not in str(refused.value)
+
+
+def test_an_impossible_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^RELAY_SERVER_LISTEN: server\.listen"):
+        load_settings(None, environ={"RELAY_SERVER_LISTEN": "nowhere"})
+
+
+def test_a_bad_file_value_names_the_file_beside_environment_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text("[forwarding]\ngive_up_hours = 'soon'\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, environ={"RELAY_FORWARDING_RETRY_MAX_SECONDS": "30"})
+    assert str(refused.value).startswith(f"{path}: forwarding.give_up_hours")
+
+
+def test_each_value_knows_whether_it_came_from_file_environment_or_default(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text("[storage]\nread_connections = 3\n[[apps]]\nid = 'shop'\n")
+    loaded = load_sourced_settings(path, environ={"RELAY_STORAGE_URL": "sqlite:///y.db"})
+    assert loaded.origins.of("storage.read_connections").label == "file"
+    assert loaded.origins.of("storage.url").label == "env RELAY_STORAGE_URL"
+    assert loaded.origins.of("storage.synchronous").label == "default"
+    assert loaded.origins.of("apps[0].apns.topic").label == "file"

@@ -14,32 +14,46 @@ import msgspec
 
 from relay.errors import RelayError
 from relay.logs import configure_logging
-from relay.settings import ConfigError, Settings, load_settings
+from relay.settings import ConfigError, Settings, SourcedSettings, load_sourced_settings
 from relay.store import Store, create_store
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+config_path_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default: $RELAY_CONFIG, else embedded defaults).",
+)
+
+
 def config_option(command: F) -> F:
     """``--config PATH`` (else ``$RELAY_CONFIG``, else embedded defaults) → ``settings``."""
 
-    @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="TOML config file (default: $RELAY_CONFIG, else embedded defaults).",
-    )
+    @config_path_option
     @functools.wraps(command)
     def wrapper(*args: Any, config_path: str | None, **kwargs: Any) -> Any:
-        try:
-            settings = load_settings(config_path)
-        except ConfigError as exc:
-            fail(str(exc), status=2)
+        settings = load_cli_settings(config_path).settings
         return command(*args, settings=settings, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def load_cli_settings(config_path: str | None) -> SourcedSettings:
+    """Load the settings once for this command: a ``RELAY_*`` variable that names no setting is
+    a warning on stderr, a bad value exits 2 with one line."""
+    try:
+        return load_sourced_settings(config_path, warn=warn)
+    except ConfigError as exc:
+        fail(str(exc), status=2)
+        raise AssertionError("unreachable") from exc
+
+
+def warn(message: str) -> None:
+    click.echo(f"relay: warning: {message}", err=True)
 
 
 def app_option(command: F) -> F:
