@@ -43,7 +43,12 @@ class ServerSettings:
     public_url: str = ""
     tls_cert: str = ""
     tls_key: str = ""
+    # headers and body must arrive within this, else 408 and the connection closes
+    request_timeout_seconds: float = 30.0
+    idle_timeout_seconds: float = 75.0  # keep-alive connections idle longer are closed
     shutdown_timeout_seconds: float = 30.0
+    # beyond this many open connections new ones are closed at once (a rate-limited log line)
+    max_connections: int = 1024
 
     @property
     def host(self) -> str:
@@ -92,6 +97,21 @@ class ForwardingSettings:
     retry_initial_seconds: float = 1
     retry_max_seconds: float = 60
     request_timeout_seconds: float = 10
+    # > 0: past this many operations waiting for Customer.io, writes that would add to them
+    # answer 503 + Retry-After until the backlog drains (only while forwarding is enabled)
+    max_pending: int = 0
+    # a claimed outbox batch returns to the queue if its holder dies (N instances sharing one
+    # database; one SQLite process claims nothing)
+    lease_seconds: float = 60
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """By timestamp; 0 = keep forever. Older items are refused at ingest (a pruned id never
+    comes back) and deleted daily and by ``relay prune``."""
+
+    metrics_days: float = 400
+    events_days: float = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +169,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     customerio: CustomerioSettings = field(default_factory=CustomerioSettings)
     forwarding: ForwardingSettings = field(default_factory=ForwardingSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     apps: tuple[AppSettings, ...] = (AppSettings(),)
     push: PushSettings = field(default_factory=PushSettings)
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
@@ -389,6 +410,22 @@ def _validate(settings: Settings, origins: Origins) -> None:
         raise ConfigError(
             f"{where('storage.synchronous')}: storage.synchronous must be 'full' or 'normal'"
         )
+    for key, value in (
+        ("server.request_timeout_seconds", server.request_timeout_seconds),
+        ("server.idle_timeout_seconds", server.idle_timeout_seconds),
+        ("server.shutdown_timeout_seconds", server.shutdown_timeout_seconds),
+        ("server.max_connections", server.max_connections),
+        ("forwarding.lease_seconds", settings.forwarding.lease_seconds),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{where(key)}: {key} must be greater than 0")
+    for key, value in (
+        ("forwarding.max_pending", settings.forwarding.max_pending),
+        ("retention.metrics_days", settings.retention.metrics_days),
+        ("retention.events_days", settings.retention.events_days),
+    ):
+        if value < 0:
+            raise ConfigError(f"{where(key)}: {key} must be 0 (off) or more")
     if storage.read_connections < 1:
         raise ConfigError(
             f"{where('storage.read_connections')}: storage.read_connections must be at least 1"
