@@ -15,7 +15,7 @@ import time
 
 from aiohttp import web
 
-from relay.devtools.fake_customerio import FakeCustomerIO
+from relay_fakes.fake_customerio import FakeCustomerIO
 
 SITE_ID = "bench-site"
 API_KEY = "bench-key"

@@ -11,7 +11,9 @@ status, operation count, validation errors). Inspect and script it over HTTP:
     curl -s -X POST localhost:9000/_fake/script -d '[{"status": 429, "retry_after": 2}]'
     curl -s -X POST localhost:9000/_fake/reset
 
-Needs only an installed relay (``pip install -e .``); it imports from ``relay.devtools``.
+Needs relay installed with the ``test`` or ``bench`` extra (``pip install -e '.[test]'``, as
+``scripts/bootstrap`` does): it imports from ``relay_fakes``, whose Customer.io fake validates
+requests with jsonschema.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import contextlib
 import logging
 import signal
 
-from relay.devtools.fake_customerio import FakeCustomerIO
+from relay_fakes.fake_customerio import FakeCustomerIO
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -37,8 +37,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from relay.devtools.cio_spec import validator_for
-from relay.devtools.fake_routes import (
+from relay_fakes.cio_spec import validator_for
+from relay_fakes.fake_routes import (
     MAX_BATCH_BYTES,
     MAX_OPERATION_BYTES,
     ROUTES,
@@ -48,8 +48,8 @@ from relay.devtools.fake_routes import (
     partial_failure_body,
     unauthorized_body,
 )
-from relay.devtools.local_server import LocalAiohttpServer
-from relay.devtools.spec_errors import Issue
+from relay_fakes.local_server import LocalAiohttpServer
+from relay_fakes.spec_errors import Issue
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ accepts fail a literal reading:
 as ``"unix timestamp"`` and ``"ULID"``, and asserting them would be a correction of our own.
 
 Validators are built once per operation and cached. Literal validation of a v2 batch runs ~450
-operations/s; :mod:`relay.devtools.spec_dispatch` skips union variants that the discriminators
+operations/s; :mod:`relay_fakes.spec_dispatch` skips union variants that the discriminators
 rule out (same verdicts, ~2,400 operations/s).
 """
 
@@ -34,8 +34,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from relay.devtools.spec_dispatch import dispatching_validator
-from relay.devtools.spec_errors import Issue, issues_from
+from relay_fakes.spec_dispatch import dispatching_validator
+from relay_fakes.spec_errors import Issue, issues_from
 
 SpecName = Literal["track", "pipelines"]
 
@@ -53,7 +53,7 @@ _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitio
 
 def load_spec(name: SpecName) -> dict[str, Any]:
     """The document exactly as published (a fresh copy each call)."""
-    text = resources.files("relay.devtools").joinpath("specs", SPEC_FILES[name]).read_text("utf-8")
+    text = resources.files("relay_fakes").joinpath("specs", SPEC_FILES[name]).read_text("utf-8")
     return json.loads(text)
 
 

@@ -21,7 +21,8 @@ Deliberate differences from Apple, towards making client bugs loud:
 
 - A payload that is not a JSON object gets 400 ``BadPayload`` (Apple's answer is undocumented).
 - Device tokens must be hex (Apple's are 64 hex digits); anything else gets 400
-  ``BadDeviceToken`` unless a scripted answer for that token says otherwise.
+  ``BadDeviceToken`` unless a scripted answer for that token says otherwise, or the fake was
+  made with ``hex_tokens_only=False`` (``relay-fakes serve``: QA registers made-up tokens).
 - Requests refused by these checks (not by scripted answers) are listed in :attr:`invalid`.
 """
 
@@ -35,13 +36,14 @@ import ssl
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
-from relay.devtools.h2server import H2Request, H2Response, H2Server
+from relay_fakes.h2server import H2Request, H2Response, H2Server
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,9 @@ class FakeAPNs:
 
     ``key_id``/``team_id`` left None accept any non-empty ``kid``/``iss``; ``public_key`` (PEM
     or a key object) also verifies the JWT signature. ``topics`` None accepts any
-    ``apns-topic``; otherwise others get 400 ``TopicDisallowed``.
+    ``apns-topic``; otherwise others get 400 ``TopicDisallowed``. ``hex_tokens_only=False``
+    accepts any device token. ``on_reply`` is called with each request once its answer is
+    decided (its ``status`` set), e.g. to show pushes as they arrive.
     """
 
     def __init__(
@@ -144,15 +148,20 @@ class FakeAPNs:
         topics: set[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_concurrent_streams: int = 1000,
+        hex_tokens_only: bool = True,
+        on_reply: Callable[[APNsRequest], None] | None = None,
     ) -> None:
         self.key_id = key_id
         self.team_id = team_id
         self.public_key = public_key
         self.topics = topics
+        self.hex_tokens_only = hex_tokens_only
+        self.on_reply = on_reply
         self.requests: list[APNsRequest] = []
         self.invalid: list[tuple[str, str]] = []
         self._standing: dict[str | None, APNsAnswer] = {}
         self._queued: dict[str | None, deque[APNsAnswer]] = {}
+        self._by_prefix: dict[str, APNsAnswer] = {}
         self._server = H2Server(
             self._handle,
             ssl_context=ssl_context,
@@ -222,12 +231,29 @@ class FakeAPNs:
         elif times > 0:
             self._queued.setdefault(token, deque()).extend([scripted] * times)
 
+    def answer_prefix(
+        self,
+        prefix: str,
+        status: int,
+        reason: str | None = None,
+        timestamp_ms: int | None = None,
+        *,
+        delay: float = 0.0,
+    ) -> None:
+        """Script the standing answer for every token starting with ``prefix`` (the longest
+        matching prefix wins). It applies after a token's own answers and before the answer for
+        all tokens, so whole families of tokens (QA's ``dead…`` tokens) need no enumeration."""
+        if not prefix:
+            raise ValueError("prefix must not be empty; answer(None, ...) scripts every token")
+        self._by_prefix[prefix] = APNsAnswer(status, reason, timestamp_ms, delay)
+
     def reset(self) -> None:
         """Forget recorded requests, invalid requests and scripted answers."""
         self.requests.clear()
         self.invalid.clear()
         self._standing.clear()
         self._queued.clear()
+        self._by_prefix.clear()
 
     def requests_for(self, token: str) -> list[APNsRequest]:
         return [r for r in self.requests if r.token == token]
@@ -283,8 +309,12 @@ class FakeAPNs:
         self._check_payload(request, record)
         if not record.token:
             raise _Refusal(400, "MissingDeviceToken")
-        scripted = record.token in self._standing or self._queued.get(record.token)
-        if not _HEX.match(record.token) and not scripted:
+        scripted = (
+            record.token in self._standing
+            or self._queued.get(record.token)
+            or self._prefix_answer(record.token) is not None
+        )
+        if self.hex_tokens_only and not _HEX.match(record.token) and not scripted:
             raise _Refusal(400, "BadDeviceToken")
 
     def _check_provider_token(self, request: H2Request, record: APNsRequest) -> None:
@@ -356,19 +386,25 @@ class FakeAPNs:
             raise _Refusal(400, "BadPayload")
 
     def _next_answer(self, token: str) -> APNsAnswer | None:
-        for key in (token, None):
-            queued = self._queued.get(key)
-            if queued:
-                return queued.popleft()
-            if key in self._standing:
-                return self._standing[key]
-        return None
+        return self._scripted_for(token) or self._prefix_answer(token) or self._scripted_for(None)
+
+    def _scripted_for(self, key: str | None) -> APNsAnswer | None:
+        queued = self._queued.get(key)
+        if queued:
+            return queued.popleft()
+        return self._standing.get(key)
+
+    def _prefix_answer(self, token: str) -> APNsAnswer | None:
+        matching = [prefix for prefix in self._by_prefix if token.startswith(prefix)]
+        return self._by_prefix[max(matching, key=len)] if matching else None
 
     def _reply(
         self, record: APNsRequest, status: int, reason: str | None, timestamp_ms: int | None
     ) -> H2Response:
         record.status, record.reason, record.timestamp_ms = status, reason, timestamp_ms
         log.info("POST %s -> %s %s", record.path, status, reason or "")
+        if self.on_reply is not None:
+            self.on_reply(record)
         headers: tuple[tuple[str, str], ...] = (("apns-id", record.apns_id),)
         if status == 200:
             return H2Response(200, headers)

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from relay.devtools.spec_errors import DISCRIMINATORS
+from relay_fakes.spec_errors import DISCRIMINATORS
 
 _STANDARD = Draft202012Validator.VALIDATORS
 

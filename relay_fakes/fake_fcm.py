@@ -32,13 +32,14 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from relay.devtools.local_server import LocalAiohttpServer
+from relay_fakes.local_server import LocalAiohttpServer
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +128,25 @@ class FakeFCM(LocalAiohttpServer):
     ``project_id`` None accepts any project, otherwise others get 403 PERMISSION_DENIED.
     ``access_token`` None accepts any ``Authorization: Bearer`` token, otherwise others get 401
     UNAUTHENTICATED (firebase-admin then refreshes its credential and retries twice).
+    ``on_reply`` is called with each ``messages:send`` request once its answer is decided (its
+    ``status`` set), e.g. to show pushes as they arrive.
     """
 
-    def __init__(self, *, project_id: str | None = None, access_token: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        project_id: str | None = None,
+        access_token: str | None = None,
+        on_reply: Callable[[FCMRequest], None] | None = None,
+    ) -> None:
         self.project_id = project_id
         self.access_token = access_token
+        self.on_reply = on_reply
         self.requests: list[FCMRequest] = []
         self.invalid: list[tuple[str, str]] = []
         self._standing: dict[str | None, FCMAnswer] = {}
         self._queued: dict[str | None, deque[FCMAnswer]] = {}
+        self._by_prefix: dict[str, FCMAnswer] = {}
         self._ids = itertools.count(1)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -177,12 +188,33 @@ class FakeFCM(LocalAiohttpServer):
         elif times > 0:
             self._queued.setdefault(target, deque()).extend([scripted] * times)
 
+    def answer_prefix(
+        self,
+        prefix: str,
+        code: str,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Script the standing answer for every target starting with ``prefix`` (the longest
+        matching prefix wins). It applies after a target's own answers and before the answer
+        for all targets, so whole families of tokens (QA's ``dead…`` tokens) need no
+        enumeration. Arguments as for :meth:`answer`."""
+        if not prefix:
+            raise ValueError("prefix must not be empty; answer(None, ...) scripts every target")
+        if code != "OK" and code not in ERRORS:
+            raise ValueError(f"unknown FCM error code {code!r}; known: {sorted(ERRORS)}")
+        self._by_prefix[prefix] = FCMAnswer(code, message, field, retry_after, delay)
+
     def reset(self) -> None:
         """Forget recorded requests, invalid requests and scripted answers."""
         self.requests.clear()
         self.invalid.clear()
         self._standing.clear()
         self._queued.clear()
+        self._by_prefix.clear()
 
     def messages(self) -> list[dict[str, Any]]:
         """Messages FCM would have delivered (answered with a name, not validate_only)."""
@@ -198,6 +230,12 @@ class FakeFCM(LocalAiohttpServer):
     # -- request handling -----------------------------------------------------------------
 
     async def _send(self, request: web.Request) -> web.Response:
+        record, response = await self._answer(request)
+        if self.on_reply is not None:
+            self.on_reply(record)
+        return response
+
+    async def _answer(self, request: web.Request) -> tuple[FCMRequest, web.Response]:
         record = FCMRequest(
             method=request.method,
             path=request.path,
@@ -216,7 +254,7 @@ class FakeFCM(LocalAiohttpServer):
             record.status = refusal.status
             fcm_code = "INVALID_ARGUMENT" if refusal.status == 400 else None
             violations = [{"field": refusal.field, "description": refusal.message}]
-            return _error_response(
+            return record, _error_response(
                 refusal.status,
                 refusal.rpc_status,
                 refusal.message,
@@ -227,8 +265,8 @@ class FakeFCM(LocalAiohttpServer):
         if scripted.delay:
             await asyncio.sleep(scripted.delay)
         if scripted.code == "OK":
-            return self._success(record)
-        return self._scripted_error(record, scripted)
+            return record, self._success(record)
+        return record, self._scripted_error(record, scripted)
 
     def _check(self, request: web.Request, record: FCMRequest, raw: bytes) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -258,13 +296,23 @@ class FakeFCM(LocalAiohttpServer):
         _check_body(record)
 
     def _next_answer(self, target: str | None) -> FCMAnswer:
-        for key in (target, None) if target is not None else (None,):
-            queued = self._queued.get(key)
-            if queued:
-                return queued.popleft()
-            if key in self._standing:
-                return self._standing[key]
-        return FCMAnswer("OK")
+        own = self._scripted_for(target) if target is not None else None
+        return (
+            own
+            or (self._prefix_answer(target) if target is not None else None)
+            or self._scripted_for(None)
+            or FCMAnswer("OK")
+        )
+
+    def _scripted_for(self, key: str | None) -> FCMAnswer | None:
+        queued = self._queued.get(key)
+        if queued:
+            return queued.popleft()
+        return self._standing.get(key)
+
+    def _prefix_answer(self, target: str) -> FCMAnswer | None:
+        matching = [prefix for prefix in self._by_prefix if target.startswith(prefix)]
+        return self._by_prefix[max(matching, key=len)] if matching else None
 
     def _success(self, record: FCMRequest) -> web.Response:
         message_id = VALIDATE_ONLY_ID if record.validate_only else f"0:{next(self._ids)}%fake"
