@@ -19,27 +19,37 @@ import msgspec
 from aiohttp import web
 
 from relay.api import ROUTES
+from relay.api.access import access_middleware
 from relay.api.bodies import MAX_BODY_BYTES
-from relay.api.middleware import errors_middleware, metrics_middleware
+from relay.api.middleware import backpressure_middleware, errors_middleware, metrics_middleware
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
 from relay.api.state import LIFECYCLE, METRICS, OPENAPI, PUSH, SETTINGS, STORE, Lifecycle
-from relay.errors import CannotStart, Unavailable
+from relay.errors import Unavailable
 from relay.forward.client import pipelines_client, track_base_url, track_client
 from relay.forward.worker import Forwarder
 from relay.observability import Metrics
 from relay.push.hygiene import mark_stale_tokens
 from relay.push.providers import Providers
 from relay.push.service import PushService
+from relay.retention import prune
 from relay.settings import Settings
 from relay.store import create_store
 
 log = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_SECONDS = 86_400
+
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[metrics_middleware, errors_middleware]
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[
+            access_middleware,
+            metrics_middleware,
+            errors_middleware,
+            backpressure_middleware,
+        ],
     )
     metrics = Metrics()
     app[SETTINGS] = settings
@@ -56,6 +66,7 @@ def create_app(settings: Settings) -> web.Application:
             forwarding_context,
             push_providers_context(providers),
             hygiene_context,
+            retention_context,
             readiness_context,
         ]
     )
@@ -140,6 +151,29 @@ async def hygiene_context(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def retention_context(app: web.Application) -> AsyncIterator[None]:
+    """At start-up, then daily: delete what ``[retention]`` no longer keeps (in the background:
+    start-up does not wait for it, and ingest goes on between its chunks)."""
+    store, metrics = app[STORE], app[METRICS]
+
+    async def run() -> None:
+        while True:
+            try:
+                result = await prune(store)
+                metrics.outbox_expired.inc(result.outbox_expired)
+            except Unavailable as exc:  # a storage fault: /readyz says it, no traceback
+                log.warning("retention prune skipped: %s", exc.detail)
+            except Exception:
+                log.exception("retention prune failed; trying again next interval")
+            await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+
+    task = asyncio.create_task(run(), name="relay-retention")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def readiness_context(app: web.Application) -> AsyncIterator[None]:
     app[LIFECYCLE].ready = True
     yield
@@ -156,23 +190,3 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(settings.server.tls_cert, settings.server.tls_key)
     return context
-
-
-def serve(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, then shut down gracefully (in-flight writes finish)."""
-    server = settings.server
-    try:
-        web.run_app(
-            create_app(settings),
-            host=server.host,
-            port=server.port,
-            ssl_context=ssl_context(settings),
-            shutdown_timeout=server.shutdown_timeout_seconds,
-            access_log=None,
-            print=lambda message: log.info("%s", message.strip()),
-        )
-    except OSError as exc:
-        if "bind" not in str(exc):  # only the listening socket is start-up's to explain
-            raise
-        reason = str(exc).rpartition(": ")[2]  # "address already in use", "permission denied"
-        raise CannotStart(f"cannot listen on {server.listen}: {reason}") from None

@@ -7,6 +7,7 @@
     │   ├── Forbidden               403  the key's role may not do this
     │   ├── NotFound                404  no such resource (in this key's app)
     │   ├── PayloadTooLarge         413  body over the limit
+    │   ├── RequestTimeout          408  the request did not arrive whole in time
     │   ├── Conflict                409  the thing exists already (a key's value)
     │   ├── UnsupportedMediaType    415  body is not application/json
     │   └── ValidationFailed        422  parses, but fields are wrong; carries FieldErrors
@@ -68,6 +69,11 @@ class NotFound(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
     title = "Payload Too Large"
+
+
+class RequestTimeout(ClientError):
+    status = 408
+    title = "Request Timeout"
 
 
 class Conflict(ClientError):

@@ -68,6 +68,11 @@ class Metrics:
         self.outbox_dead = Gauge(
             "relay_outbox_dead", "Dead-lettered operations.", registry=self.registry
         )
+        self.outbox_expired = Counter(
+            "relay_outbox_expired",
+            "Outbox operations deleted by retention: the facts they forwarded were pruned.",
+            registry=self.registry,
+        )
         self.outbox_oldest_age = Gauge(
             "relay_outbox_oldest_pending_age_seconds",
             "Age of the oldest pending operation.",

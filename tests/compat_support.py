@@ -20,8 +20,8 @@ import trustme
 from aiohttp import web
 
 from relay.app import create_app, ssl_context
-from relay.devtools.fake_customerio import FakeCustomerIO
 from relay.settings import CustomerioSettings, ForwardingSettings, ServerSettings
+from relay_fakes.fake_customerio import FakeCustomerIO
 from tests.support import Answer, RelayServer, make_settings, two_apps
 
 # The key the mobile app / backend already ships; registered in relay as an app key.

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.devtools.fake_customerio import FakeCustomerIO
 from relay.settings import CustomerioSettings, ForwardingSettings
+from relay_fakes.fake_customerio import FakeCustomerIO
 from tests.support import Api, RelayServer, make_settings, started_servers, two_apps
 
 SITE_ID = "relay-test-site"

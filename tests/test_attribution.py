@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from relay.devtools.fake_customerio import FakeCustomerIO
 from relay.settings import AttributionSettings, EventsSettings
+from relay_fakes.fake_customerio import FakeCustomerIO
 from tests.support import Answer, Api, RelayServer, make_settings, two_apps
 from tests.test_forwarding import drained, ops_of
 

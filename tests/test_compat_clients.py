@@ -27,7 +27,7 @@ from customerio.track import CustomerIO
 from segment.analytics import Client as SegmentClient
 from segment.analytics.request import APIError as SegmentAPIError
 
-from relay.devtools.fake_customerio import FakeCustomerIO
+from relay_fakes.fake_customerio import FakeCustomerIO
 from tests.compat_support import (
     ANDROID_TOKEN,
     CLIENT_KEY,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from relay.compat import pipelines, track
-from relay.devtools.fake_customerio import FakeCustomerIO
+from relay_fakes.fake_customerio import FakeCustomerIO
 from tests.compat_support import (
     CLIENT_KEY,
     IOS_TOKEN,

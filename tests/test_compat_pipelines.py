@@ -4,6 +4,8 @@ driven with the request shapes Customer.io's iOS and Android SDKs send when thei
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -430,26 +432,31 @@ async def test_a_repeated_call_without_message_id_counts_once(relay: RelayServer
     assert (await funnel(relay, "dlv-1"))["delivered"] == 1
 
 
+# Whole seconds in the recent past (older ones are past the [retention] horizon), and as shown.
+YESTERDAY = int(time.time()) - 86_400
+YESTERDAY_SHOWN = datetime.fromtimestamp(YESTERDAY, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 async def test_an_integer_timestamp_above_1e11_is_milliseconds(relay: RelayServer) -> None:
-    body = background_delivered("dlv-1", timestamp_ms=1_700_000_000_123)
+    body = background_delivered("dlv-1", timestamp_ms=YESTERDAY * 1000 + 123)
     await send(relay, "POST", "/cdp/v1/track", body, headers={"Authorization": basic(CLIENT_KEY)})
     (entry,) = await timeline(relay, "dlv-1")
-    assert entry["at"] == "2023-11-14T22:13:20.123Z"
+    assert entry["at"] == f"{YESTERDAY_SHOWN}.123Z"
 
 
 async def test_an_integer_timestamp_below_1e11_is_seconds(relay: RelayServer) -> None:
-    body = background_delivered("dlv-1", timestamp_ms=1_700_000_000)
+    body = background_delivered("dlv-1", timestamp_ms=YESTERDAY)
     await send(relay, "POST", "/cdp/v1/track", body, headers={"Authorization": basic(CLIENT_KEY)})
     (entry,) = await timeline(relay, "dlv-1")
-    assert entry["at"] == "2023-11-14T22:13:20.000Z"
+    assert entry["at"] == f"{YESTERDAY_SHOWN}.000Z"
 
 
 async def test_an_iso_timestamp_is_the_metrics_time(relay: RelayServer) -> None:
     event = delivery_event("opened", "dlv-1", anonymous_id="a1")
-    event["timestamp"] = "2026-01-02T03:04:05.678Z"
+    event["timestamp"] = f"{YESTERDAY_SHOWN}.678Z"
     await post_ios_batch(relay, event)
     (entry,) = await timeline(relay, "dlv-1")
-    assert entry["at"] == "2026-01-02T03:04:05.678Z"
+    assert entry["at"] == f"{YESTERDAY_SHOWN}.678Z"
 
 
 # --- replays -------------------------------------------------------------------------------

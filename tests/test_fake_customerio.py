@@ -1,4 +1,4 @@
-"""Specification of the fake Customer.io (relay.devtools) on a real port.
+"""Specification of the fake Customer.io (relay_fakes) on a real port.
 
 The forwarder's tests trust this fake to accept exactly what Customer.io's published documents
 accept (after the errata in customerio.md §10) and to answer the way Customer.io does; these
@@ -27,9 +27,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from yarl import URL
 
-from relay.devtools.cio_spec import SPEC_FILES, corrected_spec, load_spec, validator_for
-from relay.devtools.fake_customerio import FakeCustomerIO, Reply
-from relay.devtools.fake_routes import MAX_BATCH_BYTES, MAX_OPERATION_BYTES
+from relay_fakes.cio_spec import SPEC_FILES, corrected_spec, load_spec, validator_for
+from relay_fakes.fake_customerio import FakeCustomerIO, Reply
+from relay_fakes.fake_routes import MAX_BATCH_BYTES, MAX_OPERATION_BYTES
 from tests.support import REPO
 
 SITE_ID, API_KEY, CDP_KEY = "site-1", "track-key", "cdp-key"

@@ -30,8 +30,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from firebase_admin import App, exceptions, messaging
 
-from relay.devtools.fake_apns import FakeAPNs
-from relay.devtools.fake_fcm import FakeFCM
 from relay.push.hooks import (
     StaticTokenCredentials,
     check_hooks,
@@ -40,6 +38,8 @@ from relay.push.hooks import (
     make_apns_client,
     make_firebase_app,
 )
+from relay_fakes.fake_apns import FakeAPNs
+from relay_fakes.fake_fcm import FakeFCM
 
 KEY_ID, TEAM_ID, TOPIC = "KEY1234567", "TEAM123456", "com.example.relay"
 PROJECT, ACCESS_TOKEN = "demo-relay", "test-access-token"

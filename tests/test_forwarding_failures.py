@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relay.devtools.fake_customerio import FakeCustomerIO, Reply
 from relay.settings import CustomerioSettings, ForwardingSettings
+from relay_fakes.fake_customerio import FakeCustomerIO, Reply
 from tests.conftest import API_KEY, SITE_ID
 from tests.support import (
     RelayProcess,
@@ -252,6 +252,8 @@ async def test_repeated_failures_degrade_to_probing_and_recover(
         return await forwarding_state(relay) == (200, "degraded")
 
     await eventually(degraded)
+    reason = (await relay.api().get("/readyz")).body["reason"]
+    assert "Customer.io failed" in reason and "503" in reason, reason
     # New facts keep coming during the outage; each would trigger a request if relay did not
     # hold back. Over `window` seconds it may probe at most once per probe interval.
     before, started, n = len(customerio.requests), time.monotonic(), 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,11 @@ from relay.settings import EventsSettings
 from tests.steps import counts, counts_of, device, profile
 from tests.support import Answer, Api, RelayServer, make_settings, two_apps
 
-PAST = 1_700_000_000  # 2023-11-14T22:13:20Z
-PAST_RFC3339 = "2023-11-14T22:13:20Z"
+# An instant 30 days ago, in whole seconds (its renderings are exact): within the default
+# [retention] horizon of 400 days, beyond which timestamps are refused.
+PAST = int(time.time()) - 30 * 86_400
+PAST_RFC3339 = datetime.fromtimestamp(PAST, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+PAST_AT_PLUS_2 = datetime.fromtimestamp(PAST, timezone(timedelta(hours=2))).isoformat()
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -263,7 +266,7 @@ async def test_a_metric_and_an_event_may_share_an_id(app_api: Api, admin_api: Ap
 
 @pytest.mark.parametrize(
     "timestamp",
-    [PAST_RFC3339, "2023-11-15T00:13:20+02:00", PAST, float(PAST), PAST + 0.25],
+    [PAST_RFC3339, PAST_AT_PLUS_2, PAST, float(PAST), PAST + 0.25],
     ids=["rfc3339-utc", "rfc3339-offset", "unix-int", "unix-float", "unix-fraction"],
 )
 async def test_timestamps_may_be_rfc3339_or_unix_seconds(
@@ -279,13 +282,13 @@ async def test_timestamps_may_be_rfc3339_or_unix_seconds(
 
 async def test_response_timestamps_are_rfc3339_utc(app_api: Api, admin_api: Api) -> None:
     await register(app_api, "tok-utc")
-    item = metric("tok-utc", timestamp="2023-11-15T00:13:20+02:00")
+    item = metric("tok-utc", timestamp=PAST_AT_PLUS_2)
     ok(await post_metrics(app_api, item), accepted=1)
     shown = stored(await device(admin_api, "tok-utc"))[item["id"]]
     for name in ("timestamp", "received_at"):
         parsed = datetime.fromisoformat(shown[name])
         assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0
-    assert shown["timestamp"].startswith("2023-11-14T22:13:20")
+    assert shown["timestamp"].startswith(PAST_RFC3339.removesuffix("Z"))
 
 
 async def test_a_timestamp_defaults_to_the_time_of_receipt(app_api: Api, admin_api: Api) -> None:

@@ -12,8 +12,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from relay.devtools.fake_apns import FakeAPNs
-from relay.devtools.fake_fcm import FakeFCM
 from relay.push.providers import FCM_FAKE_TOKEN
 from relay.settings import (
     ApnsSettings,
@@ -22,6 +20,8 @@ from relay.settings import (
     FcmSettings,
     PushSettings,
 )
+from relay_fakes.fake_apns import FakeAPNs
+from relay_fakes.fake_fcm import FakeFCM
 from tests.conftest import API_KEY, SITE_ID
 from tests.support import Api, RelayServer, eventually, make_settings, started_servers
 

@@ -22,13 +22,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from relay.devtools.fake_customerio import FakeCustomerIO
 from relay.settings import (
     CustomerioSettings,
     EventsSettings,
     ForwardingSettings,
     SegmentsSettings,
 )
+from relay_fakes.fake_customerio import FakeCustomerIO
 from tests.conftest import API_KEY, SITE_ID
 from tests.support import Answer, Api, RelayServer, make_settings, two_apps
 from tests.test_forwarding import drained, ops_of, v1_calls

@@ -225,10 +225,13 @@ class Api:
     async def _call(self, method: str, path: str, body: object, key: str) -> tuple[int, object]:
         import aiohttp
 
-        async with aiohttp.ClientSession() as session, session.request(
-            method,
-            self.base_url + path,
-            json=body,
-            headers={"Authorization": f"Bearer {key}"},
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method,
+                self.base_url + path,
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+            ) as response,
+        ):
             return response.status, await response.json(content_type=None)

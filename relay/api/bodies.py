@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from relay.api.reading import read_in_time
 from relay.errors import (
     FieldError,
     MalformedRequest,
@@ -34,7 +35,7 @@ async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        return await request.read()
+        return await read_in_time(request)
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"body is larger than {MAX_BODY_BYTES} bytes") from None
 

@@ -24,6 +24,7 @@ from relay.errors import FieldError, MalformedRequest, ValidationFailed
 from relay.facts import NewEvent, NewMetric
 from relay.models.common import FieldErrorDoc, IngestResult, Problem, Rejection
 from relay.models.ingest import MAX_BATCH_ITEMS, EventIn, EventsBatch, MetricIn, MetricsBatch
+from relay.retention import FactKind, refusal
 from relay.settings import Settings
 from relay.store import Store
 
@@ -31,11 +32,22 @@ ItemT = TypeVar("ItemT")
 RecordT = TypeVar("RecordT")
 
 
+def check_retained(
+    errors: list[FieldError], kind: FactKind, moment: float, received_at: float, settings: Settings
+) -> None:
+    """A fact older than its retention horizon is refused: were it stored, the next prune
+    would delete it, and its id could then come back as new (de-duplication would break)."""
+    message = refusal(kind, moment, settings.retention, received_at)
+    if message is not None:
+        errors.append(FieldError("timestamp", message))
+
+
 def metric_record(item: MetricIn, received_at: float, settings: Settings) -> NewMetric:
     errors: list[FieldError] = []
     check_id(errors, "id", item.id)
     check_id(errors, "delivery_id", item.delivery_id)
     moment = occurred_at(errors, "timestamp", item.timestamp, received_at)
+    check_retained(errors, "metrics", moment, received_at, settings)
     if errors:
         raise ValidationFailed("invalid metric", errors)
     return NewMetric(
@@ -63,6 +75,7 @@ def event_record(item: EventIn, received_at: float, settings: Settings) -> NewEv
             FieldError("customer_id", "one of customer_id, anonymous_id or token is required")
         )
     moment = occurred_at(errors, "timestamp", item.timestamp, received_at)
+    check_retained(errors, "events", moment, received_at, settings)
     if errors:
         raise ValidationFailed("invalid event", errors)
     return NewEvent(

@@ -28,6 +28,7 @@ async def readyz(request: web.Request) -> web.Response:
         forwarding=lifecycle.forwarding,
         # ready or not, a degraded forwarder says why (it never makes relay unready)
         reason=problem or lifecycle.forwarding_problem,
+        backpressure=lifecycle.backpressure,
     )
     response = json_response(body, status=200 if problem is None else 503)
     if problem is not None:

@@ -14,7 +14,7 @@ from relay.settings import Settings
 @config_option
 def serve(settings: Settings) -> None:
     """Run the HTTP service until SIGTERM or Ctrl-C."""
-    from relay.app import serve as run_server
+    from relay.server import serve as run_server
 
     configure_logging("INFO")
     try:

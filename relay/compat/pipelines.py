@@ -46,7 +46,7 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
-from relay.compat.timestamps import moment
+from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
     Refused,
     device_token,
@@ -113,6 +113,7 @@ def translate(call: dict[str, Any], call_type: str, context: Context) -> Call:
         # the background delivered call carries the delivery id as its anonymousId
         metric = _delivery_metric(object_of(call.get("properties")), message_id, at)
         if metric is not None:
+            retained("metrics", at, context.settings.retention, context.now)
             return Call(metric.client_id, (RecordMetric(metric),))
         return Call(message_id, _passthrough("track", call, context, at))
     anonymous_id = optional_identifier(call.get("anonymousId"), "anonymousId")
@@ -180,6 +181,7 @@ def _track(
         if PERSON_EVENTS[event] == "delete":
             return (DeletePerson(customer_id),)
         return (SuppressPerson(customer_id, PERSON_EVENTS[event] == "suppress"),)
+    retained("events", at, context.settings.retention, context.now)
     return (
         RecordEvent(
             NewEvent(

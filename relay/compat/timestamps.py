@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from relay import timeutil
+from relay.compat.values import Refused
+from relay.retention import FactKind, refusal
+from relay.settings import RetentionSettings
 
 MILLISECONDS_ABOVE = 10**11  # 1e11 seconds is the year 5138; larger integers are milliseconds
 
@@ -20,3 +23,12 @@ def moment(value: Any, default: float) -> float:
     except (ValueError, TypeError):
         return default
     return min(parsed, default + 300)
+
+
+def retained(kind: FactKind, at: float, retention: RetentionSettings, now: float) -> float:
+    """The time of a fact relay stores; one older than its retention horizon is refused, as
+    the native routes refuse it (the next prune would delete it, and its id come back)."""
+    message = refusal(kind, at, retention, now)
+    if message is not None:
+        raise Refused("timestamp", message)
+    return at

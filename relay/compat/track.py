@@ -31,7 +31,7 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
-from relay.compat.timestamps import moment
+from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
     Refused,
     device_token,
@@ -58,7 +58,7 @@ from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.keys import KeyRecord, Role
 from relay.models.devices import DevicePut
-from relay.settings import Settings
+from relay.settings import RetentionSettings, Settings
 
 PUSH_METRICS = {"delivered": "delivered", "opened": "opened", "converted": "converted"}
 VIEW_TYPES = ("screen", "page")  # Track event types that are views, never conversion events
@@ -119,6 +119,7 @@ def event_call(
         return Call(event_id, (Forward(view),))
     if kind not in (None, "event"):
         raise Refused("type", "must be event, screen or page")
+    at = retained("events", at, context.settings.retention, context.now)
     event = NewEvent(
         client_id=event_id or f"relay-{ULID()}",
         name=context.settings.events.canonical_name(name),
@@ -137,7 +138,13 @@ def event_call(
 
 
 def metric_call(
-    delivery_id: Any, metric: Any, recipient: Any, timestamp: Any, now: float, as_is: ops.Op
+    delivery_id: Any,
+    metric: Any,
+    recipient: Any,
+    timestamp: Any,
+    now: float,
+    as_is: ops.Op,
+    retention: RetentionSettings,
 ) -> Call:
     """A delivery metric: a push metric of a device relay records; any other (an email
     recipient, an in-app metric) goes to Customer.io as it came (``as_is``)."""
@@ -149,7 +156,8 @@ def metric_call(
         return Call(None, (Forward(as_is),))
     token = device_token(recipient, "recipient")
     key = f"rde:{delivery}:{metric}:{token}"
-    new = NewMetric(key, ours, token, delivery, moment(timestamp, now), source="app")
+    at = retained("metrics", moment(timestamp, now), retention, now)
+    new = NewMetric(key, ours, token, delivery, at, source="app")
     return Call(key, (RecordMetric(new),))
 
 
@@ -199,6 +207,7 @@ def v2_call(op: Any, context: Context) -> Call:
             op.get("timestamp"),
             context.now,
             ops.Op(f"passthrough:{ULID()}", op),
+            context.settings.retention,
         )
     customer_id = optional_identifier(identifiers.get("id"), "identifiers.id")
     if kind == "person" and customer_id is not None:
@@ -304,6 +313,7 @@ async def metrics(request: web.Request) -> web.Response:
         body.get("timestamp"),
         timeutil.now(),
         _v1_metric(body),
+        request.app[SETTINGS].retention,
     )
     return await _apply(request, [call], key)
 
@@ -324,6 +334,7 @@ async def push_events(request: web.Request) -> web.Response:
         body.get("timestamp"),
         timeutil.now(),
         _v1_metric(raw),
+        request.app[SETTINGS].retention,
     )
     return await _apply(request, [call], key)
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from relay.api.reading import read_in_time
 from relay.api.state import SETTINGS, STORE
 from relay.compat.values import Refused
 from relay.errors import RelayError, Unavailable
@@ -43,6 +44,30 @@ def error_body(shape: Shape, error: CompatError) -> dict[str, Any]:
     return {"errors": [{"reason": error.code, "field": error.field, "message": error.message}]}
 
 
+def error_response(shape: Shape, error: CompatError) -> web.Response:
+    """``error`` in Customer.io's ``shape``; on 429 and 503, ``Retry-After`` keeps clients' data."""
+    response = web.json_response(error_body(shape, error), status=error.status)
+    if error.status in (429, 503):
+        response.headers["Retry-After"] = "5"
+    return response
+
+
+def shape_of(path: str) -> Shape | None:
+    """The Customer.io surface ``path`` belongs to, if any, by the error shape it answers in."""
+    for prefix, shape in _SURFACES:
+        if path.startswith(prefix):
+            return shape
+    return None
+
+
+_SURFACES = (
+    ("/cdp/v1/", Shape.PIPELINES),
+    ("/api/v1/", Shape.TRACK_V1),
+    ("/push/events", Shape.TRACK_V1),  # the Track-era SDKs' legacy path
+    ("/api/v2/", Shape.TRACK_V2),
+)
+
+
 def ok() -> web.Response:
     """Customer.io's success answer, exactly: 200 ``{}``."""
     return web.Response(body=b"{}", content_type="application/json")
@@ -66,10 +91,7 @@ def customerio_errors(shape: Shape) -> Callable[[Handler], Handler]:
                 failure = CompatError(503, "unavailable", error.detail)
             except RelayError as error:
                 failure = CompatError(error.status, "invalid_request", error.detail)
-            response = web.json_response(error_body(shape, failure), status=failure.status)
-            if failure.status in (429, 503):
-                response.headers["Retry-After"] = "5"
-            return response
+            return error_response(shape, failure)
 
         wrapper.__name__, wrapper.__doc__ = handler.__name__, handler.__doc__
         return wrapper
@@ -82,7 +104,7 @@ async def read_json(request: web.Request) -> Any:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise CompatError(413, "too_large", f"body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        raw = await request.read()
+        raw = await read_in_time(request)
     except web.HTTPRequestEntityTooLarge:
         raise CompatError(413, "too_large", f"body is larger than {MAX_BODY_BYTES} bytes") from None
     if raw[:2] == b"\x1f\x8b":  # aiohttp already inflates Content-Encoding: gzip itself

@@ -74,7 +74,9 @@ class Forwarder:
         self._failures = 0
         self._last_failure = ""
         self._paused_until = 0.0
-        self._gauges_at = 0.0
+        # Operations waiting (pending, not dead) at the last count, less those settled since:
+        # read by every write request, so it must never cost a query of its own.
+        self.pending = 0
         self.stopping = asyncio.Event()
 
     @property
@@ -88,12 +90,27 @@ class Forwarder:
             return None
         return f"Customer.io failed {self._failures} requests in a row; last: {self._last_failure}"
 
+    @property
+    def backlogged(self) -> bool:
+        """``max_pending`` operations wait for Customer.io: writes must wait until they drain."""
+        return 0 < self._settings.max_pending <= self.pending
+
     async def run(self) -> None:
         """Cycle until `stopping` is set; a cycle in progress finishes its current request."""
+        # Counted on its own clock: a cycle can hang on Customer.io for a whole request timeout
+        # or sleep through an outage, and backpressure must still see writes pile up meanwhile.
+        counting = asyncio.create_task(self._count_outbox(), name="relay-outbox-count")
+        try:
+            await self._cycle_until_stopped()
+        finally:
+            counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counting
+
+    async def _cycle_until_stopped(self) -> None:
         while not self.stopping.is_set():
             try:
                 progressed = await self.cycle(probe=self.state == "degraded")
-                await self._refresh_gauges()
             except Exception:
                 log.exception("forwarding cycle failed; retrying")
                 progressed = False
@@ -159,7 +176,7 @@ class Forwarder:
         settlement.dead += [(r.seq, "operation larger than 32 KB") for r in oversized]
         rows = [r for r in rows if r not in oversized]
         if not rows:
-            await self._store.settle_outbox(settlement)
+            await self._settle(settlement)
             return True
         if rows[0].endpoint == BATCH:
             method, path = "POST", BATCH_PATH
@@ -175,7 +192,7 @@ class Forwarder:
             settlement.dead += [
                 (r.seq, "no [customerio] cdp_api_key to send it with") for r in rows
             ]
-            await self._store.settle_outbox(settlement)
+            await self._settle(settlement)
             return True
         await self._limiter.acquire()
         answer = await client.send(method, path, body)
@@ -185,7 +202,7 @@ class Forwarder:
             answer.status, answer.body, answer.retry_after, answer.error, answered_at
         )
         self._apply(decision, rows, settlement, answered_at)
-        await asyncio.shield(self._store.settle_outbox(settlement))
+        await asyncio.shield(self._settle(settlement))
         self._observe(path, answer.status, answer.seconds, settlement, decision, len(rows))
         if decision.verdict is Verdict.RETRY:
             blocked.update(r.lane for r in rows)
@@ -255,12 +272,36 @@ class Forwarder:
             f" ({decision.error})" if decision.error else "",
         )
 
+    async def _settle(self, settlement: Settlement) -> None:
+        await self._store.settle_outbox(settlement)
+        # Settled rows leave the backlog now, not at the next count: refused writes resume as
+        # soon as the forwarder catches up.
+        settled = len(settlement.delivered) + len(settlement.dead)
+        self._set_pending(max(0, self.pending - settled))
+
+    async def _count_outbox(self) -> None:
+        """Every `GAUGE_REFRESH_SECONDS` until cancelled: the gauges and `pending`."""
+        while True:
+            try:
+                await self._refresh_gauges()
+            except Exception as exc:  # storage faults: /readyz reports them; count again soon
+                log.warning("counting the outbox failed: %s", exc)
+            await asyncio.sleep(GAUGE_REFRESH_SECONDS)
+
+    def _set_pending(self, pending: int) -> None:
+        was_backlogged = self.backlogged
+        self.pending = pending
+        if self.backlogged != was_backlogged:
+            log.warning(
+                "outbox backlog %s: %d operations wait for Customer.io (max_pending %d)",
+                "reached, writes answer 503" if self.backlogged else "drained, writes resume",
+                pending,
+                self._settings.max_pending,
+            )
+
     async def _refresh_gauges(self) -> None:
-        now = self._clock()
-        if now - self._gauges_at < GAUGE_REFRESH_SECONDS:
-            return
-        self._gauges_at = now
         status = await self._store.outbox_status(None)
+        self._set_pending(status.pending)
         self._metrics.outbox_pending.set(status.pending)
         self._metrics.outbox_dead.set(status.dead)
         self._metrics.outbox_oldest_age.set(status.oldest_pending_age_s or 0)

@@ -49,3 +49,5 @@ class Readiness(Struct, kw_only=True):
     storage: str
     forwarding: str
     reason: str | None = None
+    # writes that feed the outbox answer 503 until Customer.io catches up (relay stays ready)
+    backpressure: bool = False

@@ -18,6 +18,7 @@ from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
 from relay.models.rejected import RejectedItem
+from relay.retention import PruneResult
 from relay.segments.query import SegmentQuery
 from relay.store.sqlite.push import PushTarget
 
@@ -101,3 +102,7 @@ class Store(Protocol):
 
     async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
         """The newest entries of the rejected-items log, newest first."""
+
+    async def prune(self, now: float) -> PruneResult:
+        """Delete metrics and events older than their ``[retention]`` horizon at ``now``, and
+        the outbox items still waiting for them, in bounded chunks (writes go on meanwhile)."""

@@ -16,6 +16,7 @@ from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
 from relay.models.rejected import RejectedItem
+from relay.retention import FactKind, Horizons, PruneResult
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
 from relay.store.sqlite import (
@@ -29,6 +30,7 @@ from relay.store.sqlite import (
     push,
     queries,
     rejected,
+    retention,
     segments,
 )
 from relay.store.sqlite.conversions import AttributionRules
@@ -37,6 +39,9 @@ from relay.store.sqlite.records import device_model
 
 # Devices per write transaction of the token-hygiene scan: milliseconds each.
 STALE_SCAN_CHUNK = 10_000
+# Rows per write transaction of a prune: short enough that the ingest requests committing in
+# the same group (and those queued behind it) barely notice.
+PRUNE_CHUNK = 5_000
 
 
 class SqliteStore:
@@ -50,6 +55,7 @@ class SqliteStore:
             read_connections=settings.storage.read_connections,
             on_commit=on_commit,
         )
+        self._retention = settings.retention
 
     async def open(self) -> None:
         await self.engine.open()
@@ -254,3 +260,42 @@ class SqliteStore:
 
     async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
         return await self.engine.read(lambda conn: rejected.newest(conn, app_id, limit))
+
+    async def prune(self, now: float) -> PruneResult:
+        horizons = Horizons.at(self._retention, now)
+        if horizons.metrics is None and horizons.events is None:
+            return PruneResult()
+        metrics = events = 0
+        if horizons.metrics is not None:
+            metrics = await self._delete_older("metrics", horizons.metrics)
+        if horizons.events is not None:
+            events = await self._delete_older("events", horizons.events)
+        return PruneResult(metrics, events, await self._expire_outbox(horizons))
+
+    async def _delete_older(self, table: FactKind, before: float) -> int:
+        """One write per chunk, so ingest commits between them."""
+        deleted = 0
+        while True:
+            chunk = functools.partial(
+                retention.delete_older, table=table, before=before, limit=PRUNE_CHUNK
+            )
+            count = await self.engine.write(chunk)
+            deleted += count
+            if count < PRUNE_CHUNK:
+                return deleted
+
+    async def _expire_outbox(self, horizons: Horizons) -> int:
+        """The outbox in seq order, a chunk per write (see relay/store/sqlite/retention.py)."""
+        expired = 0
+        after_seq: int | None = 0
+        while after_seq is not None:
+            chunk = functools.partial(
+                retention.expire_outbox,
+                metrics_before=horizons.metrics,
+                events_before=horizons.events,
+                after_seq=after_seq,
+                limit=PRUNE_CHUNK,
+            )
+            count, after_seq = await self.engine.write(chunk)
+            expired += count
+        return expired

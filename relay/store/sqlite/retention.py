@@ -1,0 +1,96 @@
+"""Pruning by timestamp, a bounded chunk per write transaction (ingest commits in between).
+
+The outbox has no column naming the fact an item was enqueued for, but every item that
+forwards a stored fact carries that fact's time in its payload, so the rule is:
+
+    an outbox item (pending or dead) expires when it forwards a stored fact — a delivery
+    metric, a person event or an event of an anonymous (or unknown) person — whose payload
+    ``timestamp`` shows the fact is older than its kind's horizon.
+
+Delivery metrics (``type: delivery`` in a device's ``token:`` lane, relay's conversions
+included) and the person events relay derives from metrics (``Push Action Tapped``, ``Deep Link
+Failed``, carrying the delivery and token) follow the metrics horizon; other events the events
+horizon. Everything else (identifies, devices, merges, deletes, views, calls relay passes on as
+they came) is never expired: no stored fact stands behind it. Payload timestamps are whole
+seconds, cut down from the fact's time: an item expires only when ``timestamp + 1`` is at or
+before the horizon, i.e. when its fact is certainly older than the horizon (and so pruned too).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from relay.forward import ops
+from relay.retention import FactKind
+
+# A forwarded fact's time, and what kind of fact it is (NULL: not a fact).
+_FACT_KIND = """
+CASE
+    WHEN endpoint = :batch AND lane LIKE 'token:%'
+        AND json_extract(payload, '$.type') = 'delivery'
+        AND json_extract(payload, '$.action') = 'event' THEN 'metrics'
+    WHEN NOT (
+        (endpoint = :batch AND lane LIKE 'person:%'
+            AND json_extract(payload, '$.type') = 'person'
+            AND json_extract(payload, '$.action') = 'event')
+        OR (endpoint = :v1_events
+            AND coalesce(json_extract(payload, '$.type'), 'event') = 'event')
+    ) THEN NULL
+    WHEN json_extract(payload, '$.name') IN (:tapped_event, :link_failed_event)
+        AND coalesce(json_extract(payload, '$.attributes.delivery_id'),
+            json_extract(payload, '$.data.delivery_id')) IS NOT NULL
+        AND coalesce(json_extract(payload, '$.attributes.token'),
+            json_extract(payload, '$.data.token')) IS NOT NULL THEN 'metrics'
+    ELSE 'events'
+END
+"""
+
+_EXPIRE_CHUNK = f"""
+DELETE FROM outbox
+WHERE seq > :after AND seq <= :upto
+    AND json_extract(payload, '$.timestamp') + 1 <= CASE ({_FACT_KIND})
+        WHEN 'metrics' THEN :metrics_before
+        WHEN 'events' THEN :events_before
+    END
+"""
+
+
+def delete_older(conn: sqlite3.Connection, table: FactKind, before: float, limit: int) -> int:
+    """Delete up to ``limit`` rows of ``table`` that occurred before ``before``; how many."""
+    cursor = conn.execute(
+        f"DELETE FROM {table} WHERE seq IN"
+        f" (SELECT seq FROM {table} WHERE occurred_at < ? ORDER BY occurred_at LIMIT ?)",
+        (before, limit),
+    )
+    return cursor.rowcount
+
+
+def expire_outbox(
+    conn: sqlite3.Connection,
+    metrics_before: float | None,
+    events_before: float | None,
+    after_seq: int,
+    limit: int,
+) -> tuple[int, int | None]:
+    """Expire what the next ``limit`` outbox items after ``after_seq`` forward of facts past
+    their horizon (None: that kind is kept forever). (expired, where to go on; None: done)."""
+    upto = conn.execute(
+        "SELECT max(seq) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)",
+        (after_seq, limit),
+    ).fetchone()[0]
+    if upto is None:
+        return 0, None
+    cursor = conn.execute(
+        _EXPIRE_CHUNK,
+        {
+            "after": after_seq,
+            "upto": upto,
+            "metrics_before": metrics_before,
+            "events_before": events_before,
+            "batch": ops.BATCH,
+            "v1_events": ops.V1_ANONYMOUS_EVENT,
+            "tapped_event": ops.ACTION_TAPPED_EVENT,
+            "link_failed_event": ops.DEEP_LINK_FAILED_EVENT,
+        },
+    )
+    return cursor.rowcount, upto
