@@ -1,5 +1,6 @@
 """``python -m bench ingest|forward|export|memory|scaling|all [--size quick|full] [--smoke]``
-[--profile] [--clients N]."""
+[--profile] [--clients N]; ``python -m bench crash [--kills N] [--slow]`` (SIGKILL under load);
+``python -m bench soak [--minutes M]`` (RSS and outbox over time)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ BENCHMARKS = ("ingest", "forward", "export", "memory", "scaling")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["crash"]:
+        from bench import crash
+
+        return crash.main(argv[1:])
+    if argv[:1] == ["soak"]:
+        from bench import soak
+
+        return soak.main(argv[1:])
     if argv[:1] == ["generate"]:
         from bench import generate
 

@@ -54,7 +54,8 @@ _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitio
 def load_spec(name: SpecName) -> dict[str, Any]:
     """The document exactly as published (a fresh copy each call)."""
     text = resources.files("relay_fakes").joinpath("specs", SPEC_FILES[name]).read_text("utf-8")
-    return json.loads(text)
+    doc: dict[str, Any] = json.loads(text)  # an OpenAPI document is a JSON object
+    return doc
 
 
 @cache
@@ -112,7 +113,9 @@ def _one_of_to_any_of(node: Any, *, names: bool = False) -> int:
 
 
 def _request_schema(doc: dict[str, Any], method: str, path: str) -> dict[str, Any]:
-    return doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    content = doc["paths"][path][method]["requestBody"]["content"]
+    schema: dict[str, Any] = content["application/json"]["schema"]  # a JSON Schema object
+    return schema
 
 
 def locate(method: str, path_template: str) -> tuple[SpecName, str]:
@@ -197,4 +200,4 @@ def _validator_class(spec: SpecName) -> type[Draft202012Validator]:
 def _registry(spec: SpecName) -> Registry:
     """The whole document as one resource, so its ``#/components/...`` refs resolve."""
     resource = Resource.from_contents(corrected_spec(spec), default_specification=DRAFT202012)
-    return Registry().with_resource(_uri(spec), resource).crawl()
+    return Registry().with_resources([(_uri(spec), resource)]).crawl()

@@ -197,6 +197,10 @@ class FakeCustomerIO(LocalAiohttpServer):
         """Answer the next ``n`` matching requests with ``status`` (nothing accepted)."""
         self.script(*(Reply(status=status) for _ in range(n)), path=path)
 
+    def clear_script(self) -> None:
+        """Forget queued replies (answer normally from now on); what was recorded stays."""
+        self._script.clear()
+
     def reset(self) -> None:
         """Forget recorded requests, invalid bodies and queued replies."""
         self.requests.clear()

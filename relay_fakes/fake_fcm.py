@@ -253,13 +253,11 @@ class FakeFCM(LocalAiohttpServer):
             self.invalid.append((record.path, f"{refusal.rpc_status}: {refusal.message}"))
             record.status = refusal.status
             fcm_code = "INVALID_ARGUMENT" if refusal.status == 400 else None
-            violations = [{"field": refusal.field, "description": refusal.message}]
+            violations = (
+                [{"field": refusal.field, "description": refusal.message}] if refusal.field else []
+            )
             return record, _error_response(
-                refusal.status,
-                refusal.rpc_status,
-                refusal.message,
-                fcm_code,
-                violations if refusal.field else [],
+                refusal.status, refusal.rpc_status, refusal.message, fcm_code, violations
             )
         scripted = self._next_answer(record.target)
         if scripted.delay:

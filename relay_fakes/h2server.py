@@ -20,6 +20,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -189,7 +190,9 @@ class _Connection:
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, RequestReceived):
-            self.streams[event.stream_id] = _Stream(tuple(event.headers))
+            # h2 types headers as bytes; header_encoding="utf-8" (see __init__) makes them str.
+            headers = cast("list[tuple[str, str]]", event.headers)
+            self.streams[event.stream_id] = _Stream(tuple(headers))
         elif isinstance(event, DataReceived):
             stream = self.streams.get(event.stream_id)
             if stream is not None:

@@ -17,9 +17,9 @@ keyword runs on all members, so invalid bodies get jsonschema's complete, ordina
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator, validators
@@ -175,4 +175,7 @@ def dispatching_validator(document: Mapping[str, Any]) -> type[Draft202012Valida
                 return
         yield from _STANDARD["oneOf"](validator, members, instance, schema)
 
-    return validators.extend(Draft202012Validator, {"anyOf": any_of, "oneOf": one_of})
+    # The stubs leave extend() unannotated. It returns a validator class built by jsonschema's
+    # create(), as Draft202012Validator itself is, with two keywords swapped.
+    extend = cast("Callable[..., type[Draft202012Validator]]", validators.extend)
+    return extend(Draft202012Validator, {"anyOf": any_of, "oneOf": one_of})

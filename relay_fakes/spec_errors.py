@@ -12,7 +12,7 @@ the one that does, e.g. ``batch.0.device.platform: 'platform' is a required prop
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from jsonschema.exceptions import ValidationError
 
@@ -117,7 +117,7 @@ def _discriminator_issues(branches: list[list[ValidationError]]) -> list[Issue]:
     instances: dict[str, Any] = {}
     for failure in (f for leaf in closest or leaves for f in leaf):
         field = _field(failure.absolute_path)
-        values = failure.validator_value
+        values = _keyword_value(failure)
         for value in values if failure.validator == "enum" else [values]:
             if value not in allowed.setdefault(field, []):
                 allowed[field].append(value)
@@ -130,7 +130,7 @@ def _discriminator_issues(branches: list[list[ValidationError]]) -> list[Issue]:
 
 def _summary(error: ValidationError, rendered: dict[int, list[Issue]]) -> Issue:
     """Several variants could apply: say what (first) each one lacks."""
-    variants = error.validator_value
+    variants = _keyword_value(error)
     parts = [f"{_title(variants[i], i)} ({issues[0]})" for i, issues in rendered.items()]
     more = len(parts) - _MAX_VARIANTS
     text = "; ".join(parts[:_MAX_VARIANTS]) + (f"; and {more} more" if more > 0 else "")
@@ -148,10 +148,18 @@ def _title(variant: Any, index: int) -> str:
 
 def _missing_property(error: ValidationError) -> str | None:
     """The property a ``required`` error is about (jsonschema reports one per property)."""
-    for name in error.validator_value:
+    for name in _keyword_value(error):
         if error.message == f"{name!r} is a required property":
             return str(name)
     return None
+
+
+def _keyword_value(error: ValidationError) -> Any:
+    """The failing keyword's value in the schema (``enum``'s values, ``required``'s names...).
+
+    Typed ``Any | Unset``: only hand-built errors leave it unset, never one a validator yields.
+    """
+    return cast(Any, error.validator_value)
 
 
 def _field(path: Iterable[Any]) -> str:

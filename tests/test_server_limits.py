@@ -19,6 +19,8 @@ import pytest
 from relay.server import GuardedProtocol, GuardedRunner, GuardedServer
 from tests.support import RelayProcess, eventually, free_port, run_cli, write_config
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
@@ -132,8 +134,11 @@ async def test_connections_over_the_cap_are_refused_with_few_log_lines(  # type:
     start, sockets: list[socket.socket]
 ) -> None:
     relay = await start(max_connections=5)
-    for _ in range(5):
-        sockets.append(connect(relay))
+    for _ in range(5):  # each answered once, so the server surely counts it, then kept idle
+        sock = connect(relay)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+        assert (await asyncio.to_thread(sock.recv, 65536)).startswith(b"HTTP/1.1 200 ")
+        sockets.append(sock)
     refused = 0
     for _ in range(50):
         with connect(relay) as extra:

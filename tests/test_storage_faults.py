@@ -21,9 +21,12 @@ from tests.support import (
     write_config,
 )
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="mounting a small or read-only file system needs root"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="mounting a small or read-only file system needs root"
+    ),
+]
 
 TOKEN = "f00dcafe0001"
 

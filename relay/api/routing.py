@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from types import UnionType
 from typing import Any
 
 from aiohttp import web
@@ -36,7 +37,8 @@ class Route:
     summary: str
     role: Role | None  # None: no authentication
     body: type | None = None
-    responses: dict[int, type | None] = field(default_factory=dict)
+    # A struct, a union of structs (``A | B``), bytes (a raw body) or None (no body).
+    responses: dict[int, type | UnionType | None] = field(default_factory=dict)
     params: tuple[Param, ...] = ()
     content_type: str = "application/json"
 

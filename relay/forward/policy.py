@@ -59,7 +59,8 @@ def backoff(
 ) -> float:
     """Delay before retry number ``attempts + 1``: exponential, capped, with full-range jitter
     in [50%, 100%] so a fleet of retries does not come back in lockstep."""
-    ceiling = min(maximum, initial * 2 ** max(0, attempts))
+    # int ** int is typed Any (a negative exponent gives a float); the exponent is >= 0 here.
+    ceiling: float = min(maximum, initial * 2 ** max(0, attempts))
     return ceiling * (0.5 + 0.5 * (rand or random).random())
 
 

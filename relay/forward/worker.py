@@ -184,7 +184,7 @@ class Forwarder:
         else:
             method, path = rows[0].endpoint.split(" ", 1)
             body = rows[0].payload.encode()
-        client = self._client
+        client: ApiClient | None = self._client
         if method == PIPELINES:
             method, path = path.split(" ", 1)
             client = self.pipelines

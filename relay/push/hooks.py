@@ -141,7 +141,7 @@ class StaticTokenCredentials(google.auth.credentials.Credentials):
     """
 
     def __init__(self, token: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # google-auth leaves it unannotated
         self.token = token
         self._static_token = token
 

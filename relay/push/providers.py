@@ -129,7 +129,12 @@ class Providers:
         )
 
     async def send_apns(
-        self, app_id: str, environment: str, token: str, payload: dict, collapse_id: str
+        self,
+        app_id: str,
+        environment: str,
+        token: str,
+        payload: dict[str, object],
+        collapse_id: str,
     ) -> ProviderAnswer:
         client = await self.apns(app_id, environment)
         request = NotificationRequest(

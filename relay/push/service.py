@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from aioapns.exceptions import ConnectionError as ApnsConnectionError
 from aioapns.exceptions import MaxAttemptsExceeded
@@ -201,12 +202,9 @@ class PushService:
                     return await self._providers.send_apns(
                         app_id, target.environment, target.token, prepared.payload, delivery_id
                     )
-                return await self._providers.send_fcm(
-                    app_id,
-                    target.token,
-                    prepared.payload,
-                    dry_run,  # type: ignore[arg-type]
-                )
+                # _prepare built a non-iOS target's payload with fcm_data(): string values only.
+                data = cast("dict[str, str]", prepared.payload)
+                return await self._providers.send_fcm(app_id, target.token, data, dry_run)
         except ConfigurationError as exc:  # its message names the app and the setting
             return ProviderAnswer(Kind.CONFIGURATION, reason=str(exc))
         except TimeoutError:

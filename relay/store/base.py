@@ -6,7 +6,7 @@ under ``relay/store/``. Every write returns only after it is committed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,7 +48,7 @@ class Store(Protocol):
         customer_id: str,
         anonymous_id: str | None,
         email: str | None,
-        attributes: dict[str, object] | None,
+        attributes: Mapping[str, object] | None,
     ) -> None: ...
     async def merge_profiles(self, app_id: str, primary: str, secondary: str) -> Profile: ...
     async def delete_profile(self, app_id: str, customer_id: str) -> None: ...

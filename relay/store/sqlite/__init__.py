@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ class SqliteStore:
         customer_id: str,
         anonymous_id: str | None,
         email: str | None,
-        attributes: dict[str, object] | None,
+        attributes: Mapping[str, object] | None,
     ) -> None:
         await self.engine.write(
             lambda conn: identity.identify(
@@ -238,7 +238,8 @@ class SqliteStore:
         )
 
     async def mark_stale(self, cutoff: float) -> int:
-        marked, after_id = 0, 0
+        marked = 0
+        after_id: int | None = 0
         while after_id is not None:
             chunk = functools.partial(
                 push.mark_stale, cutoff=cutoff, after_id=after_id, limit=STALE_SCAN_CHUNK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import TypeGuard
 
 from msgspec import UNSET
 
@@ -173,7 +174,7 @@ def device_changes(before: sqlite3.Row | None, after: sqlite3.Row | None) -> lis
     return changes
 
 
-def _known_to_customerio(device: sqlite3.Row | None) -> bool:
+def _known_to_customerio(device: sqlite3.Row | None) -> TypeGuard[sqlite3.Row]:
     # Stale is relay's own judgement (no sends from relay); Customer.io still has the device.
     return device is not None and device["status"] in ("active", "stale")
 

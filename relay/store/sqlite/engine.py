@@ -27,10 +27,10 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -82,7 +82,9 @@ def _checkpoint(conn: sqlite3.Connection) -> int:
 
 async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(sqlite3_connection, *args)`` in the aiosqlite connection's own thread."""
-    return await conn._execute(fn, conn._conn, *args)
+    # aiosqlite leaves its private _execute unannotated; it awaits and returns fn(*args)'s result.
+    execute = cast("Callable[..., Awaitable[T]]", conn._execute)
+    return await execute(fn, conn._conn, *args)
 
 
 def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 
 from relay.errors import NotFound
 from relay.forward import ops
@@ -28,7 +29,7 @@ def identify(
     customer_id: str,
     anonymous_id: str | None,
     email: str | None,
-    attributes: dict[str, object] | None,
+    attributes: Mapping[str, object] | None,
     now: float,
     rules: AttributionRules,
 ) -> None:

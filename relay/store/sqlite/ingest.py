@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from relay.facts import NewEvent, NewMetric
@@ -68,7 +68,7 @@ def resolve_devices(conn: sqlite3.Connection, app_id: str, tokens: set[str]) -> 
 
 
 def _insert_new(
-    conn: sqlite3.Connection, table: str, sql: str, rows: list[tuple[object, ...]]
+    conn: sqlite3.Connection, table: str, sql: str, rows: Sequence[tuple[object, ...]]
 ) -> tuple[int, int, int]:
     """INSERT OR IGNORE ``rows``: (accepted, duplicates, seq before). The first copy wins.
 

@@ -21,9 +21,12 @@ METRIC_COLUMNS = (
 
 
 def fetch_device(conn: sqlite3.Connection, app_id: str, token: str) -> sqlite3.Row | None:
-    return conn.execute(
+    # fetchone() is typed Any; engine.configure() sets row_factory = sqlite3.Row on every
+    # connection, so a row is a sqlite3.Row.
+    row: sqlite3.Row | None = conn.execute(
         f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND token = ?", (app_id, token)
     ).fetchone()
+    return row
 
 
 def counts_from(rows: list[sqlite3.Row]) -> Counts:
