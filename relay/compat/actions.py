@@ -8,7 +8,9 @@ from typing import Any
 
 from relay.facts import NewEvent, NewMetric
 from relay.forward.ops import Op
+from relay.keys import Role
 from relay.models.devices import DevicePut
+from relay.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,15 @@ Action = (
     | Forward
     | Reject
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What translating a call needs besides the call: settings, the key's role, the time."""
+
+    settings: Settings
+    role: Role
+    now: float
 
 
 @dataclass(frozen=True, slots=True)

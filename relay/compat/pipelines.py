@@ -22,7 +22,6 @@ each item relay refuses is committed to the rejected-items log instead.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +35,7 @@ from relay.api.state import METRICS, SETTINGS, STORE
 from relay.compat.actions import (
     Action,
     Call,
+    Context,
     DeletePerson,
     Forward,
     Identify,
@@ -73,7 +73,6 @@ from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.keys import Role
 from relay.models.devices import DevicePut
-from relay.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +94,6 @@ METRICS_MAP = {
 VIEW_TYPES = ("screen", "page")
 PIPELINES_ONLY_TYPES = ("group", "alias")
 MAX_MESSAGE_ID_BYTES = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    settings: Settings
-    role: Role
-    now: float
 
 
 def translate(call: dict[str, Any], call_type: str, context: Context) -> Call:

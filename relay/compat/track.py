@@ -9,7 +9,6 @@ an app key; a v2 batch answers 207 naming each refused ``batch_index``), never d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -21,6 +20,7 @@ from relay.api.routing import Route
 from relay.api.state import SETTINGS, STORE
 from relay.compat.actions import (
     Call,
+    Context,
     DeletePerson,
     Forward,
     Identify,
@@ -56,21 +56,14 @@ from relay.compat.wire import (
 )
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
-from relay.keys import KeyRecord, Role
+from relay.keys import KeyRecord
 from relay.models.devices import DevicePut
-from relay.settings import RetentionSettings, Settings
+from relay.settings import RetentionSettings
 
 PUSH_METRICS = {"delivered": "delivered", "opened": "opened", "converted": "converted"}
 VIEW_TYPES = ("screen", "page")  # Track event types that are views, never conversion events
 PERSON_WRITES = {"merge", "delete", "suppress", "unsuppress"}
 DEVICE_RESERVED = ("id", "token", "platform", "last_used", "attributes")
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    settings: Settings
-    role: Role
-    now: float
 
 
 def identify_call(customer_id: str, body: Any) -> Call:

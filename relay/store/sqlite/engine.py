@@ -225,12 +225,13 @@ class Engine:
             self._all_readers.append(reader)
             self._readers.put_nowait(reader)
 
-    async def _close_readers(self) -> None:
+    async def _close_readers(self, wait_for_reads: bool = True) -> None:
         if self._checkpointer is not None:
             await self._checkpointer.close()
             self._checkpointer = None
-        for _ in self._all_readers:  # wait until no read is in flight
-            await self._readers.get()
+        if wait_for_reads:  # a reopen waits for reads in flight; a close at shutdown does not
+            for _ in self._all_readers:
+                await self._readers.get()
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
@@ -271,15 +272,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpoint_task
             self._checkpoint_task = None
-        if self._checkpointer is not None:
-            await self._checkpointer.close()
-            self._checkpointer = None
-        for reader in self._all_readers:
-            await reader.close()
-        self._all_readers.clear()
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
+        await self._close_readers(wait_for_reads=False)
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
