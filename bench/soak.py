@@ -42,12 +42,15 @@ async def run(minutes: float, rate: float, every: float) -> int:
             )
             sent = errors = 0
             started = next_sample = next_outage = time.monotonic()
-            next_outage += OUTAGE_EVERY_S
+            next_outage, recovery = next_outage + OUTAGE_EVERY_S, float("inf")
             while time.monotonic() < ends:
                 now = time.monotonic()
-                if now >= next_outage:
-                    fake.script(*(Reply(status=503) for _ in range(int(OUTAGE_FOR_S * 20))))
-                    next_outage += OUTAGE_EVERY_S
+                if now >= next_outage:  # Customer.io down: every request 503 until recovery
+                    fake.script(*(Reply(status=503) for _ in range(1_000_000)))
+                    recovery, next_outage = now + OUTAGE_FOR_S, next_outage + OUTAGE_EVERY_S
+                if now >= recovery:
+                    fake.clear_script()
+                    recovery = float("inf")
                 body = {
                     "metrics": [
                         {
