@@ -52,6 +52,9 @@ def create_app(settings: Settings) -> web.Application:
         ],
     )
     metrics = Metrics()
+    # The loader has read the plan file already; settings built in code read it here, at
+    # start-up, rather than on the first event.
+    settings.tracking_plan.plan  # noqa: B018
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[LIFECYCLE] = Lifecycle()

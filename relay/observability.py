@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from relay.tracking_plan import PlanCheck
+
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
@@ -45,6 +47,19 @@ class Metrics:
             "relay_rejected_items",
             "Items of Pipelines batches kept in the rejected-items log, by surface and reason.",
             ["surface", "reason"],
+            registry=self.registry,
+        )
+        # Labels stay bounded: violations happen only to planned events and properties.
+        self.plan_violations = Counter(
+            "relay_tracking_plan_violations",
+            "Event properties breaking the tracking plan (missing or mistyped), by event and "
+            "property; counted in report and enforce mode.",
+            ["event", "property"],
+            registry=self.registry,
+        )
+        self.plan_unknown_events = Counter(
+            "relay_tracking_plan_unknown_events",
+            "Events whose (canonical) name the tracking plan does not list; accepted.",
             registry=self.registry,
         )
 
@@ -113,6 +128,12 @@ class Metrics:
         ):
             if n:
                 self.ingested.labels(kind, outcome).inc(n)
+
+    def count_plan_check(self, check: PlanCheck) -> None:
+        if not check.known:
+            self.plan_unknown_events.inc()
+        for violation in check.violations:
+            self.plan_violations.labels(check.event, violation.property).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from relay.tracking_plan import PlanCheck, PlanError, TrackingPlan
+
 CONFIG_ENV_VAR = "RELAY_CONFIG"
 ENV_PREFIX = "RELAY_"
 # RELAY_* variables read on purpose that set no setting, so never reported as typos.
@@ -163,6 +165,40 @@ class SegmentsSettings:
     customerio_ids: Mapping[str, str] = field(default_factory=dict)
 
 
+TRACKING_PLAN_MODES = ("report", "enforce")
+
+
+# Not slotted: the loaded plan is cached on the instance (``plan``), beside the two settings
+# rather than as a third field, so it is no config key (``relay config show``, RELAY_* names,
+# the strict loader and equality all see only ``path`` and ``mode``).
+@dataclass(frozen=True)
+class TrackingPlanSettings:
+    path: str = ""  # "" = no plan: nothing is checked or counted
+    mode: str = "report"  # report: accept and count violations | enforce: reject the item
+
+    @functools.cached_property
+    def plan(self) -> TrackingPlan | None:
+        """The plan file, read the first time it is asked for: `load_sourced_settings` asks,
+        so a server or a CLI command reads it once, at start-up."""
+        if not self.path:
+            return None
+        try:
+            return TrackingPlan.load(self.path)
+        except PlanError as exc:
+            raise ConfigError(f"tracking_plan.path: {exc}") from None
+
+    @property
+    def enforced(self) -> bool:
+        """Items breaking the plan are refused (rather than only counted)."""
+        return self.mode == "enforce" and self.plan is not None
+
+    def inspect(
+        self, name: str, properties: Mapping[str, Any] | None, field: str = "properties"
+    ) -> PlanCheck | None:
+        """The event ``name`` (canonical) checked against the plan; None without a plan."""
+        return None if self.plan is None else self.plan.inspect(name, properties, field)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -175,6 +211,7 @@ class Settings:
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     segments: SegmentsSettings = field(default_factory=SegmentsSettings)
+    tracking_plan: TrackingPlanSettings = field(default_factory=TrackingPlanSettings)
 
     @property
     def app_ids(self) -> frozenset[str]:
@@ -449,3 +486,16 @@ def _validate(settings: Settings, origins: Origins) -> None:
     ):
         if value <= 0:
             raise ConfigError(f"{where(name)}: {name} must be positive, got {value}")
+    _validate_tracking_plan(settings.tracking_plan, origins)
+
+
+def _validate_tracking_plan(tracking_plan: TrackingPlanSettings, origins: Origins) -> None:
+    if tracking_plan.mode not in TRACKING_PLAN_MODES:
+        raise ConfigError(
+            f"{origins.blame('tracking_plan.mode')}: tracking_plan.mode must be 'report' or "
+            f"'enforce', got {tracking_plan.mode!r}"
+        )
+    try:
+        tracking_plan.plan  # noqa: B018 - loads the plan file now, once, or refuses to start
+    except ConfigError as exc:
+        raise ConfigError(f"{origins.blame('tracking_plan.path')}: {exc}") from None

@@ -24,9 +24,11 @@ from relay.errors import FieldError, MalformedRequest, ValidationFailed
 from relay.facts import NewEvent, NewMetric
 from relay.models.common import FieldErrorDoc, IngestResult, Problem, Rejection
 from relay.models.ingest import MAX_BATCH_ITEMS, EventIn, EventsBatch, MetricIn, MetricsBatch
+from relay.observability import Metrics
 from relay.retention import FactKind, refusal
 from relay.settings import Settings
 from relay.store import Store
+from relay.tracking_plan import PlanCheck
 
 ItemT = TypeVar("ItemT")
 RecordT = TypeVar("RecordT")
@@ -90,6 +92,12 @@ def event_record(item: EventIn, received_at: float, settings: Settings) -> NewEv
     )
 
 
+def event_plan_check(item: EventIn, settings: Settings) -> PlanCheck | None:
+    """A valid event checked against the tracking plan, by its canonical name."""
+    name = settings.events.canonical_name(item.name)
+    return settings.tracking_plan.inspect(name, item.properties)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchKind(Generic[ItemT, RecordT]):
     """What differs between the metrics and the events endpoint."""
@@ -99,13 +107,20 @@ class BatchKind(Generic[ItemT, RecordT]):
     item: type[ItemT]
     to_record: Callable[[ItemT, float, Settings], RecordT]
     store: Callable[[Store, str, list[RecordT]], Awaitable[tuple[int, int]]]
+    # None: the kind meets no tracking plan (push metrics have no properties)
+    plan_check: Callable[[ItemT, Settings], PlanCheck | None] | None = None
 
 
 METRICS_KIND = BatchKind(
     "metrics", MetricsBatch, MetricIn, metric_record, lambda s, app, rs: s.ingest_metrics(app, rs)
 )
 EVENTS_KIND = BatchKind(
-    "events", EventsBatch, EventIn, event_record, lambda s, app, rs: s.ingest_events(app, rs)
+    "events",
+    EventsBatch,
+    EventIn,
+    event_record,
+    lambda s, app, rs: s.ingest_events(app, rs),
+    event_plan_check,
 )
 
 
@@ -138,7 +153,7 @@ def decode_items(body: bytes, kind: BatchKind[Any, Any]) -> list[Any]:
 
 async def ingest(request: web.Request, kind: BatchKind[Any, Any]) -> web.Response:
     who = caller(request)
-    settings = request.app[SETTINGS]
+    settings, metrics = request.app[SETTINGS], request.app[METRICS]
     body = await read_body(request)
     received_at = timeutil.now()
     records, rejected = [], []
@@ -146,15 +161,29 @@ async def ingest(request: web.Request, kind: BatchKind[Any, Any]) -> web.Respons
         try:
             if isinstance(item, list):
                 raise ValidationFailed("invalid item", item)
-            records.append(kind.to_record(item, received_at, settings))
+            record = kind.to_record(item, received_at, settings)
+            if kind.plan_check is not None:
+                follow_plan(kind.plan_check(item, settings), settings, metrics)
+            records.append(record)
         except ValidationFailed as exc:
             errors = [FieldErrorDoc(e.path, e.message) for e in exc.errors]
             rejected.append(Rejection(index, errors))
     accepted = duplicates = 0
     if records:
         accepted, duplicates = await kind.store(request.app[STORE], who.app_id, records)
-    request.app[METRICS].count_ingest(kind.envelope_key, accepted, duplicates, len(rejected))
+    metrics.count_ingest(kind.envelope_key, accepted, duplicates, len(rejected))
     return json_response(IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected))
+
+
+def follow_plan(check: PlanCheck | None, settings: Settings, metrics: Metrics) -> None:
+    """Count what the plan check found; in enforce mode, refuse an item breaking the plan
+    with each broken property as an error path (``properties.total``)."""
+    if check is None:
+        return
+    metrics.count_plan_check(check)
+    if check.violations and settings.tracking_plan.enforced:
+        errors = [FieldError(v.path, v.message) for v in check.violations]
+        raise ValidationFailed("breaks the tracking plan", errors)
 
 
 async def post_metrics(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from relay.forward.ops import Op
 from relay.keys import Role
 from relay.models.devices import DevicePut
 from relay.settings import Settings
+from relay.tracking_plan import PlanObserver, ignore_plan_checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +105,13 @@ Action = (
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What translating a call needs besides the call: settings, the key's role, the time."""
+    """What translating a call needs besides the call: settings, the key's role, the time,
+    and who counts tracking-plan checks (injected, so translation itself stays pure)."""
 
     settings: Settings
     role: Role
     now: float
+    observe_plan: PlanObserver = ignore_plan_checks
 
 
 @dataclass(frozen=True, slots=True)

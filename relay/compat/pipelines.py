@@ -46,6 +46,7 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
+from relay.compat.plan import follow_plan
 from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
     Refused,
@@ -174,11 +175,13 @@ def _track(
             return (DeletePerson(customer_id),)
         return (SuppressPerson(customer_id, PERSON_EVENTS[event] == "suppress"),)
     retained("events", at, context.settings.retention, context.now)
+    canonical = context.settings.events.canonical_name(event)
+    follow_plan(context, canonical, props, "properties")
     return (
         RecordEvent(
             NewEvent(
                 client_id=message_id or f"relay-{ULID()}",
-                name=context.settings.events.canonical_name(event),
+                name=canonical,
                 original_name=event,
                 customer_id=user_id,
                 anonymous_id=anonymous_id,
@@ -254,7 +257,8 @@ def _delivery_metric(props: dict[str, Any], message_id: str | None, at: float) -
 
 
 def _context(request: web.Request, role: Role) -> Context:
-    return Context(request.app[SETTINGS], role, timeutil.now())
+    observe_plan = request.app[METRICS].count_plan_check
+    return Context(request.app[SETTINGS], role, timeutil.now(), observe_plan)
 
 
 def _key(request: web.Request, body: Any) -> str | None:

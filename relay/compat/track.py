@@ -17,7 +17,7 @@ from ulid import ULID
 
 from relay import timeutil
 from relay.api.routing import Route
-from relay.api.state import SETTINGS, STORE
+from relay.api.state import METRICS, SETTINGS, STORE
 from relay.compat.actions import (
     Call,
     Context,
@@ -31,6 +31,7 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
+from relay.compat.plan import follow_plan
 from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
     Refused,
@@ -113,9 +114,11 @@ def event_call(
     if kind not in (None, "event"):
         raise Refused("type", "must be event, screen or page")
     at = retained("events", at, context.settings.retention, context.now)
+    canonical = context.settings.events.canonical_name(name)
+    follow_plan(context, canonical, data, attributes_key)
     event = NewEvent(
         client_id=event_id or f"relay-{ULID()}",
-        name=context.settings.events.canonical_name(name),
+        name=canonical,
         original_name=name,
         customer_id=customer_id,
         anonymous_id=anonymous_id,
@@ -230,7 +233,8 @@ async def _key(request: web.Request) -> KeyRecord:
 
 async def _context(request: web.Request) -> tuple[KeyRecord, Context]:
     key = await _key(request)
-    return key, Context(request.app[SETTINGS], key.role, timeutil.now())
+    observe_plan = request.app[METRICS].count_plan_check
+    return key, Context(request.app[SETTINGS], key.role, timeutil.now(), observe_plan)
 
 
 def _path_id(request: web.Request, name: str = "identifier") -> str:
