@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from relay.tracking_plan import PlanCheck
+from relay.tracking_plan import PlanCheck, TrackingPlan
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -62,6 +62,16 @@ class Metrics:
             "Events whose (canonical) name the tracking plan does not list; accepted.",
             registry=self.registry,
         )
+
+        self.event_lateness = Histogram(
+            "relay_event_lateness_seconds",
+            "Receipt time minus event timestamp of the events stored, by event (see "
+            "`EventLabels`: the plan's names, else the first 50 names; the rest 'other').",
+            ["event"],
+            registry=self.registry,
+            buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 604800),
+        )
+        self.event_labels = EventLabels()
 
         self.forwarded = Counter(
             "relay_forwarded_operations",
@@ -135,5 +145,33 @@ class Metrics:
         for violation in check.violations:
             self.plan_violations.labels(check.event, violation.property).inc()
 
+    def observe_lateness(
+        self, plan: TrackingPlan | None, name: str, occurred_at: float, received_at: float
+    ) -> None:
+        label = self.event_labels.label(plan, name)
+        self.event_lateness.labels(label).observe(max(0.0, received_at - occurred_at))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class EventLabels:
+    """The ``event`` label of a lateness observation, from a bounded set: with a tracking
+    plan, the plan's names; without one, the first ``limit`` distinct names this process
+    saw (per process: a restart starts over), every other name folded into ``other``."""
+
+    OTHER = "other"
+
+    def __init__(self, limit: int = 50) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def label(self, plan: TrackingPlan | None, name: str) -> str:
+        if plan is not None:
+            return name if plan.known(name) else self.OTHER
+        if name in self._seen:
+            return name
+        if len(self._seen) < self.limit:
+            self._seen.add(name)
+            return name
+        return self.OTHER

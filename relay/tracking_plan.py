@@ -159,3 +159,19 @@ def _properties(where: str, key: str, table: Any) -> dict[str, str]:
                 f"(expected one of {'|'.join(PROPERTY_TYPES)})"
             )
     return dict(table)
+
+
+@dataclass(slots=True)
+class PlanTally:
+    """A `PlanObserver` for one request: passes each check on to ``observe`` (the Prometheus
+    counters) and keeps its violations, (event, property) → n, for the data-health counters
+    the store writes with the request's facts."""
+
+    observe: PlanObserver = ignore_plan_checks
+    violations: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def __call__(self, check: PlanCheck) -> None:
+        self.observe(check)
+        for violation in check.violations:
+            key = (check.event, violation.property)
+            self.violations[key] = self.violations.get(key, 0) + 1

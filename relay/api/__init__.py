@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from relay.api import devices, identity, ingest, operations, outbox, push, rejected, segments
+from relay.api import (
+    devices,
+    health,
+    identity,
+    ingest,
+    operations,
+    outbox,
+    push,
+    rejected,
+    segments,
+)
 from relay.api.routing import Route
 from relay.compat import pipelines, track
 
@@ -13,6 +23,7 @@ ROUTES: list[Route] = [
     *ingest.ROUTES,
     *outbox.ROUTES,
     *rejected.ROUTES,
+    *health.ROUTES,
     *push.ROUTES,
     *segments.ROUTES,
     *pipelines.ROUTES,

@@ -28,7 +28,7 @@ from relay.observability import Metrics
 from relay.retention import FactKind, refusal
 from relay.settings import Settings
 from relay.store import Store
-from relay.tracking_plan import PlanCheck
+from relay.tracking_plan import PlanCheck, PlanObserver, PlanTally
 
 ItemT = TypeVar("ItemT")
 RecordT = TypeVar("RecordT")
@@ -106,20 +106,25 @@ class BatchKind(Generic[ItemT, RecordT]):
     envelope: type
     item: type[ItemT]
     to_record: Callable[[ItemT, float, Settings], RecordT]
-    store: Callable[[Store, str, list[RecordT]], Awaitable[tuple[int, int]]]
+    # (store, app, records, plan violations) → (accepted, duplicates)
+    store: Callable[[Store, str, list[RecordT], PlanTally], Awaitable[tuple[int, int]]]
     # None: the kind meets no tracking plan (push metrics have no properties)
     plan_check: Callable[[ItemT, Settings], PlanCheck | None] | None = None
 
 
 METRICS_KIND = BatchKind(
-    "metrics", MetricsBatch, MetricIn, metric_record, lambda s, app, rs: s.ingest_metrics(app, rs)
+    "metrics",
+    MetricsBatch,
+    MetricIn,
+    metric_record,
+    lambda s, app, rs, tally: s.ingest_metrics(app, rs),
 )
 EVENTS_KIND = BatchKind(
     "events",
     EventsBatch,
     EventIn,
     event_record,
-    lambda s, app, rs: s.ingest_events(app, rs),
+    lambda s, app, rs, tally: s.ingest_events(app, rs, tally.violations),
     event_plan_check,
 )
 
@@ -157,30 +162,44 @@ async def ingest(request: web.Request, kind: BatchKind[Any, Any]) -> web.Respons
     body = await read_body(request)
     received_at = timeutil.now()
     records, rejected = [], []
+    tally = PlanTally(metrics.count_plan_check)
     for index, item in enumerate(decode_items(body, kind)):
         try:
             if isinstance(item, list):
                 raise ValidationFailed("invalid item", item)
             record = kind.to_record(item, received_at, settings)
             if kind.plan_check is not None:
-                follow_plan(kind.plan_check(item, settings), settings, metrics)
+                follow_plan(kind.plan_check(item, settings), settings, tally)
             records.append(record)
         except ValidationFailed as exc:
             errors = [FieldErrorDoc(e.path, e.message) for e in exc.errors]
             rejected.append(Rejection(index, errors))
     accepted = duplicates = 0
-    if records:
-        accepted, duplicates = await kind.store(request.app[STORE], who.app_id, records)
+    if records or tally.violations:  # refused items' violations are counted all the same
+        accepted, duplicates = await kind.store(request.app[STORE], who.app_id, records, tally)
+    if kind is EVENTS_KIND:
+        observe_lateness(records, settings, metrics, received_at)
     metrics.count_ingest(kind.envelope_key, accepted, duplicates, len(rejected))
     return json_response(IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected))
 
 
-def follow_plan(check: PlanCheck | None, settings: Settings, metrics: Metrics) -> None:
+def observe_lateness(
+    events: list[NewEvent], settings: Settings, metrics: Metrics, received_at: float
+) -> None:
+    """Each event handed to storage. A resent duplicate is observed again: the store answers
+    how many were new, not which."""
+    for event in events:
+        metrics.observe_lateness(
+            settings.tracking_plan.plan, event.name, event.occurred_at, received_at
+        )
+
+
+def follow_plan(check: PlanCheck | None, settings: Settings, observe: PlanObserver) -> None:
     """Count what the plan check found; in enforce mode, refuse an item breaking the plan
     with each broken property as an error path (``properties.total``)."""
     if check is None:
         return
-    metrics.count_plan_check(check)
+    observe(check)
     if check.violations and settings.tracking_plan.enforced:
         errors = [FieldError(v.path, v.message) for v in check.violations]
         raise ValidationFailed("breaks the tracking plan", errors)

@@ -8,7 +8,19 @@ import sys
 
 import click
 
-from relay.cli import backup, config, devices, keys, outbox, prune, push, rejected, segments, server
+from relay.cli import (
+    backup,
+    config,
+    devices,
+    health,
+    keys,
+    outbox,
+    prune,
+    push,
+    rejected,
+    segments,
+    server,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +38,7 @@ cli.add_command(segments.segments)
 cli.add_command(push.push)
 cli.add_command(push.deliveries)
 cli.add_command(rejected.rejected)
+cli.add_command(health.health)
 cli.add_command(backup.backup)
 cli.add_command(prune.prune)
 cli.add_command(config.config)

@@ -31,7 +31,7 @@ from ulid import ULID
 
 from relay import timeutil
 from relay.api.routing import Route
-from relay.api.state import METRICS, SETTINGS, STORE
+from relay.api.state import METRICS, SETTINGS
 from relay.compat.actions import (
     Action,
     Call,
@@ -46,6 +46,7 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
+from relay.compat.doors import apply_calls, plan_tally
 from relay.compat.plan import follow_plan
 from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
@@ -257,8 +258,7 @@ def _delivery_metric(props: dict[str, Any], message_id: str | None, at: float) -
 
 
 def _context(request: web.Request, role: Role) -> Context:
-    observe_plan = request.app[METRICS].count_plan_check
-    return Context(request.app[SETTINGS], role, timeutil.now(), observe_plan)
+    return Context(request.app[SETTINGS], role, timeutil.now(), plan_tally(request))
 
 
 def _key(request: web.Request, body: Any) -> str | None:
@@ -298,7 +298,7 @@ async def batch(request: web.Request) -> web.Response:
             calls.append(translate({**shared, **item}, str(item.get("type", "")), context))
         except Refused as refused:
             calls.append(_refused_item(index, item, _replay_key(item), refused))
-    applied = await request.app[STORE].apply_calls(key.app_id, calls)
+    applied = await apply_calls(request, key.app_id, calls)
     counter = request.app[METRICS].rejected_items
     for call in applied:
         for action in call.actions:
@@ -323,7 +323,7 @@ def _single(call_type: str):  # type: ignore[no-untyped-def]
             raise CompatError(400, "invalid_request", "body must be a JSON object")
         key = await key_for(request, _key(request, body))
         call = translate(body, call_type, _context(request, key.role))
-        await request.app[STORE].apply_calls(key.app_id, [call])
+        await apply_calls(request, key.app_id, [call])
         return ok()
 
     handler.__name__ = f"pipelines_{call_type}"

@@ -17,7 +17,7 @@ from ulid import ULID
 
 from relay import timeutil
 from relay.api.routing import Route
-from relay.api.state import METRICS, SETTINGS, STORE
+from relay.api.state import SETTINGS
 from relay.compat.actions import (
     Call,
     Context,
@@ -31,6 +31,7 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
+from relay.compat.doors import apply_calls, plan_tally
 from relay.compat.plan import follow_plan
 from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
@@ -222,7 +223,7 @@ def v2_call(op: Any, context: Context) -> Call:
 
 
 async def _apply(request: web.Request, calls: list[Call], key: KeyRecord) -> web.Response:
-    await request.app[STORE].apply_calls(key.app_id, calls)
+    await apply_calls(request, key.app_id, calls)
     return ok()
 
 
@@ -233,8 +234,8 @@ async def _key(request: web.Request) -> KeyRecord:
 
 async def _context(request: web.Request) -> tuple[KeyRecord, Context]:
     key = await _key(request)
-    observe_plan = request.app[METRICS].count_plan_check
-    return key, Context(request.app[SETTINGS], key.role, timeutil.now(), observe_plan)
+    tally = plan_tally(request)
+    return key, Context(request.app[SETTINGS], key.role, timeutil.now(), tally)
 
 
 def _path_id(request: web.Request, name: str = "identifier") -> str:
@@ -364,7 +365,7 @@ async def v2_batch(request: web.Request) -> web.Response:
                     "message": refused.message,
                 }
             )
-    await request.app[STORE].apply_calls(key.app_id, calls)
+    await apply_calls(request, key.app_id, calls)
     return web.json_response({"errors": errors}, status=207) if errors else ok()
 
 

@@ -15,12 +15,14 @@ from relay.facts import NewEvent, NewMetric
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role
 from relay.models.devices import Device, DeviceDetail, DevicePut
+from relay.models.health import DataHealth
 from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
 from relay.models.rejected import RejectedItem
 from relay.retention import PruneResult
 from relay.segments.query import SegmentQuery
 from relay.store.sqlite.push import PushTarget
+from relay.tracking_plan import TrackingPlan
 
 
 class Store(Protocol):
@@ -57,7 +59,15 @@ class Store(Protocol):
 
     # facts
     async def ingest_metrics(self, app_id: str, metrics: list[NewMetric]) -> tuple[int, int]: ...
-    async def ingest_events(self, app_id: str, events: list[NewEvent]) -> tuple[int, int]: ...
+    async def ingest_events(
+        self,
+        app_id: str,
+        events: list[NewEvent],
+        violations: Mapping[tuple[str, str], int] | None = None,
+    ) -> tuple[int, int]:
+        """Store the new events; (accepted, duplicates). Duplicates and ``violations`` (what
+        the door's plan checks found, (event, property) → items, refused ones included) go
+        to the data-health counters in the same commit; ``events`` may then be empty."""
 
     # outbox (the forwarder's side; facts enqueue inside their own transactions)
     async def outbox_window(self, limit: int) -> list[OutboxRow]: ...
@@ -94,14 +104,25 @@ class Store(Protocol):
     async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace: ...
 
     # Customer.io-compatible calls
-    async def apply_calls(self, app_id: str, calls: list[Call]) -> list[Call]:
-        """Apply each call once per message id, all in one commit; returns the new ones."""
+    async def apply_calls(
+        self,
+        app_id: str,
+        calls: list[Call],
+        violations: Mapping[tuple[str, str], int] | None = None,
+    ) -> list[Call]:
+        """Apply each call once per message id, all in one commit; returns the new ones.
+        Replayed events and metrics and ``violations`` go to the data-health counters."""
 
     async def backup(self, target: Path) -> int:
         """A consistent copy of the database at ``target``, taken while serving; its size."""
 
     async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
         """The newest entries of the rejected-items log, newest first."""
+
+    async def data_health(
+        self, app_id: str, since: float, plan: TrackingPlan | None = None
+    ) -> DataHealth:
+        """The data-health report of the facts received since ``since`` (API.md)."""
 
     async def prune(self, now: float) -> PruneResult:
         """Delete metrics and events older than their ``[retention]`` horizon at ``now``, and

@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from relay import health as data_health_report
 from relay import timeutil
 from relay.compat.actions import Call
 from relay.facts import NewEvent, NewMetric
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
 from relay.models.devices import Device, DeviceDetail, DevicePut
+from relay.models.health import DataHealth
 from relay.models.identity import Profile
 from relay.models.push import DeliveryTrace
 from relay.models.rejected import RejectedItem
@@ -23,6 +25,7 @@ from relay.store.sqlite import (
     backup,
     compat,
     devices,
+    health,
     identity,
     ingest,
     keys,
@@ -36,6 +39,7 @@ from relay.store.sqlite import (
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.engine import Engine, WriteObserver
 from relay.store.sqlite.records import device_model
+from relay.tracking_plan import TrackingPlan
 
 # Devices per write transaction of the token-hygiene scan: milliseconds each.
 STALE_SCAN_CHUNK = 10_000
@@ -49,6 +53,7 @@ class SqliteStore:
         self._rules = AttributionRules(
             settings.attribution.conversion_events, settings.attribution.window_hours * 3600
         )
+        self._window_hours = settings.attribution.window_hours
         self.engine = Engine(
             settings.storage.sqlite_path,
             synchronous=settings.storage.synchronous,
@@ -168,13 +173,36 @@ class SqliteStore:
         )
 
     async def ingest_metrics(self, app_id: str, metrics: list[NewMetric]) -> tuple[int, int]:
-        return await self.engine.write(
-            lambda conn: ingest.ingest_metrics(conn, app_id, metrics, timeutil.now(), self._rules)
-        )
+        def job(conn):  # type: ignore[no-untyped-def]
+            now = timeutil.now()
+            accepted, duplicates = ingest.ingest_metrics(conn, app_id, metrics, now, self._rules)
+            health.count_at_door(conn, app_id, now, "metrics", duplicates, None)
+            return accepted, duplicates
 
-    async def ingest_events(self, app_id: str, events: list[NewEvent]) -> tuple[int, int]:
-        return await self.engine.write(
-            lambda conn: ingest.ingest_events(conn, app_id, events, timeutil.now(), self._rules)
+        return await self.engine.write(job)
+
+    async def ingest_events(
+        self,
+        app_id: str,
+        events: list[NewEvent],
+        violations: Mapping[tuple[str, str], int] | None = None,
+    ) -> tuple[int, int]:
+        def job(conn):  # type: ignore[no-untyped-def]
+            now = timeutil.now()
+            accepted, duplicates = (
+                ingest.ingest_events(conn, app_id, events, now, self._rules) if events else (0, 0)
+            )
+            health.count_at_door(conn, app_id, now, "events", duplicates, violations)
+            return accepted, duplicates
+
+        return await self.engine.write(job)
+
+    async def data_health(
+        self, app_id: str, since: float, plan: TrackingPlan | None = None
+    ) -> DataHealth:
+        rows = await self.engine.read(lambda conn: health.rows(conn, app_id, since))
+        return data_health_report.assemble(
+            rows, plan, self._rules.conversion_events, self._window_hours
         )
 
     async def outbox_window(self, limit: int) -> list[OutboxRow]:
@@ -251,9 +279,16 @@ class SqliteStore:
     async def delivery_trace(self, app_id: str, delivery_id: str) -> DeliveryTrace:
         return await self.engine.read(lambda conn: push.delivery_trace(conn, app_id, delivery_id))
 
-    async def apply_calls(self, app_id: str, calls: list[Call]) -> list[Call]:
+    async def apply_calls(
+        self,
+        app_id: str,
+        calls: list[Call],
+        violations: Mapping[tuple[str, str], int] | None = None,
+    ) -> list[Call]:
         return await self.engine.write(
-            lambda conn: compat.apply_calls(conn, app_id, calls, timeutil.now(), self._rules)
+            lambda conn: compat.apply_calls(
+                conn, app_id, calls, timeutil.now(), self._rules, violations
+            )
         )
 
     async def backup(self, target: Path) -> int:

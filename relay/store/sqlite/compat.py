@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 
 import msgspec
 
@@ -20,7 +21,7 @@ from relay.compat.actions import (
     UpsertDevice,
 )
 from relay.forward import ops
-from relay.store.sqlite import devices, identity, ingest, rejected
+from relay.store.sqlite import devices, health, identity, ingest, rejected
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import fetch_device
@@ -32,9 +33,15 @@ def apply_calls(
     calls: list[Call],
     now: float,
     rules: AttributionRules,
+    violations: Mapping[tuple[str, str], int] | None = None,
 ) -> list[Call]:
-    """Apply the calls not seen before; returns those (replays are left out)."""
+    """Apply the calls not seen before; returns those (replays are left out).
+
+    A replayed event or metric counts as a duplicate in the data-health counters, as does
+    one whose id was already stored; ``violations`` (what the doors found) are counted too.
+    """
     applied = []
+    duplicates = {"events": 0, "metrics": 0}
     for call in calls:
         if call.message_id is not None:
             cursor = conn.execute(
@@ -42,17 +49,35 @@ def apply_calls(
                 " VALUES (?, ?, ?)",
                 (app_id, call.message_id, now),
             )
-            if cursor.rowcount == 0:
-                continue  # a replay: already applied
+            if cursor.rowcount == 0:  # a replay: already applied
+                for action in call.actions:
+                    kind = _fact_kind(action)
+                    if kind is not None:
+                        duplicates[kind] += 1
+                continue
         applied.append(call)
         for action in call.actions:
-            _apply(conn, app_id, action, now, rules)
+            kind = _fact_kind(action)
+            repeated = _apply(conn, app_id, action, now, rules)
+            if kind is not None:
+                duplicates[kind] += repeated
+    health.count_at_door(conn, app_id, now, "events", duplicates["events"], violations)
+    health.count_at_door(conn, app_id, now, "metrics", duplicates["metrics"], None)
     return applied
+
+
+def _fact_kind(action: object) -> str | None:
+    if isinstance(action, RecordEvent):
+        return "events"
+    if isinstance(action, RecordMetric):
+        return "metrics"
+    return None
 
 
 def _apply(
     conn: sqlite3.Connection, app_id: str, action: object, now: float, rules: AttributionRules
-) -> None:
+) -> int:
+    """Apply one action; returns how many of its facts were duplicates (already stored)."""
     match action:
         case UpsertDevice(token, body, platform_given):
             known = None if platform_given else fetch_device(conn, app_id, token)
@@ -79,10 +104,11 @@ def _apply(
         case SuppressPerson(customer_id, suppressed):
             identity.set_suppressed(conn, app_id, customer_id, suppressed, now)
         case RecordMetric(metric):
-            ingest.ingest_metrics(conn, app_id, [metric], now, rules)
+            return ingest.ingest_metrics(conn, app_id, [metric], now, rules)[1]
         case RecordEvent(event):
-            ingest.ingest_events(conn, app_id, [event], now, rules)
+            return ingest.ingest_events(conn, app_id, [event], now, rules)[1]
         case Forward(op):
             enqueue(conn, app_id, [op], now)
         case Reject():
             rejected.record(conn, app_id, action, now)
+    return 0
