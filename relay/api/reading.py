@@ -14,10 +14,12 @@ from relay.errors import RequestTimeout, Unavailable
 async def read_in_time(request: web.Request) -> bytes:
     """``request.read()``, unless its deadline passes (408) or relay stops first (503); either
     way the connection closes after the answer."""
-    deadline: float | None = getattr(request.protocol, "request_deadline", None)
     stop_reading = request.app[LIFECYCLE].stop_reading
     if stop_reading.is_set():
         raise _stopping(request)
+    if request.content.is_eof():  # the whole body came with the headers: nothing to wait for
+        return await request.read()
+    deadline: float | None = getattr(request.protocol, "request_deadline", None)
     remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
     body = asyncio.ensure_future(request.read())
     stopped = asyncio.ensure_future(stop_reading.wait())
