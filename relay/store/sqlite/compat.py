@@ -109,6 +109,6 @@ def _apply(
             return ingest.ingest_events(conn, app_id, [event], now, rules)[1]
         case Forward(op):
             enqueue(conn, app_id, [op], now)
-        case Reject():
-            rejected.record(conn, app_id, action, now)
+        case Reject(surface, path, reason, message, item):
+            rejected.record(conn, app_id, now, (surface, path), (reason, message), item)
     return 0

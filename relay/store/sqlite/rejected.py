@@ -5,26 +5,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
-from relay.compat.actions import Reject
 from relay.models.rejected import RejectedItem
 from relay.redact import mask_tokens
 from relay.timeutil import format_timestamp
 
 
-def record(conn: sqlite3.Connection, app_id: str, item: Reject, now: float) -> None:
+def record(
+    conn: sqlite3.Connection,
+    app_id: str,
+    at: float,
+    where: tuple[str, str],
+    why: tuple[str, str],
+    item: dict[str, Any],
+) -> None:
+    """Keep a refused item: ``where`` = (surface, path), ``why`` = (reason, message)."""
+    (surface, path), (reason, message) = where, why
     conn.execute(
         "INSERT INTO rejected_items (app_id, at, surface, path, reason, message, item)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            app_id,
-            now,
-            item.surface,
-            item.path,
-            item.reason,
-            item.message,
-            json.dumps(mask_tokens(item.item)),
-        ),
+        (app_id, at, surface, path, reason, message, json.dumps(mask_tokens(item))),
     )
 
 
