@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from relay.tracking_plan import PlanCheck, TrackingPlan
+from relay.tracking_plan import PlanCheck, TrackingPlan, json_type
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -72,6 +75,15 @@ class Metrics:
             buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 604800),
         )
         self.event_labels = EventLabels()
+        self.type_drift = Counter(
+            "relay_property_type_drift",
+            "Events with a property whose JSON type differs from the first one this process saw"
+            " for it, by event and property (labels bounded as for lateness; properties: the"
+            " plan's, else the first 20 per event; others are not tracked).",
+            ["event", "property"],
+            registry=self.registry,
+        )
+        self.property_types = PropertyTypes()
 
         self.forwarded = Counter(
             "relay_forwarded_operations",
@@ -151,6 +163,21 @@ class Metrics:
         label = self.event_labels.label(plan, name)
         self.event_lateness.labels(label).observe(max(0.0, received_at - occurred_at))
 
+    def observe_properties(
+        self, plan: TrackingPlan | None, name: str, properties: Mapping[str, Any]
+    ) -> None:
+        """Count type drift: a property arriving with another JSON type than before."""
+        event = self.event_labels.label(plan, name)
+        if event == EventLabels.OTHER:  # unbounded names: neither labels nor memory for them
+            return
+        spec = plan.events.get(name) if plan is not None else None
+        for key, value in properties.items():
+            if spec is not None and key not in spec.required and key not in spec.optional:
+                continue  # the plan's properties only: a bounded set
+            drifted = self.property_types.drifted(event, key, json_type(value))
+            if drifted is not None:
+                self.type_drift.labels(event, drifted).inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -175,3 +202,24 @@ class EventLabels:
             self._seen.add(name)
             return name
         return self.OTHER
+
+
+class PropertyTypes:
+    """The first JSON type seen per (event label, property) in this process; at most
+    ``limit`` properties per event are tracked (bounded labels and memory)."""
+
+    def __init__(self, limit: int = 20) -> None:
+        self.limit = limit
+        self._first: dict[tuple[str, str], str] = {}
+        self._per_event: dict[str, int] = {}
+
+    def drifted(self, event: str, key: str, seen: str) -> str | None:
+        """``key`` when ``seen`` differs from its first type, else None (also when the
+        property is past the limit and not tracked)."""
+        first = self._first.get((event, key))
+        if first is None:
+            if self._per_event.get(event, 0) < self.limit:
+                self._per_event[event] = self._per_event.get(event, 0) + 1
+                self._first[(event, key)] = seen
+            return None
+        return key if first != seen else None

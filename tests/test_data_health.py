@@ -282,3 +282,24 @@ async def test_metrics_carry_event_lateness_by_planned_name(start_relay: StartRe
     assert 'relay_event_lateness_seconds_bucket{event="Order Completed",le="900.0"} 0.0' in text
     assert 'relay_event_lateness_seconds_bucket{event="Order Completed",le="14400.0"} 1.0' in text
     assert 'relay_event_lateness_seconds_count{event="other"} 1.0' in text
+
+
+async def test_metrics_count_type_drift_of_a_planned_property(start_relay: StartRelay) -> None:
+    relay = await start_relay()
+    await post_events(relay, event("Order Completed", GOOD))
+    await post_events(relay, event("Order Completed", {"order_id": "o-2", "total": "42.50"}))
+    text = (await relay.api().get("/metrics")).text
+    assert 'relay_property_type_drift_total{event="Order Completed",property="total"} 1.0' in text
+    assert 'property="order_id"' not in text
+
+
+async def test_without_a_plan_drift_is_counted_for_the_first_names_seen(
+    start_relay: StartRelay,
+) -> None:
+    relay = await start_relay(plan=False)
+    await post_events(relay, event("Cart Viewed", {"items": 3}))
+    await post_events(
+        relay, event("Cart Viewed", {"items": "3"}), event("Cart Viewed", {"items": 4})
+    )
+    text = (await relay.api().get("/metrics")).text
+    assert 'relay_property_type_drift_total{event="Cart Viewed",property="items"} 1.0' in text

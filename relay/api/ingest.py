@@ -188,10 +188,10 @@ def observe_lateness(
 ) -> None:
     """Each event handed to storage. A resent duplicate is observed again: the store answers
     how many were new, not which."""
+    plan = settings.tracking_plan.plan
     for event in events:
-        metrics.observe_lateness(
-            settings.tracking_plan.plan, event.name, event.occurred_at, received_at
-        )
+        metrics.observe_lateness(plan, event.name, event.occurred_at, received_at)
+        metrics.observe_properties(plan, event.name, msgspec.json.decode(event.properties))
 
 
 def follow_plan(check: PlanCheck | None, settings: Settings, observe: PlanObserver) -> None:

@@ -4,6 +4,7 @@ hand their violations to the store with the calls, and observe the stored events
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from relay import timeutil
@@ -35,5 +36,7 @@ async def apply_calls(request: web.Request, app_id: str, calls: list[Call]) -> l
     for call in applied:
         for action in call.actions:
             if isinstance(action, RecordEvent):
-                metrics.observe_lateness(plan, action.event.name, action.event.occurred_at, now)
+                event = action.event
+                metrics.observe_lateness(plan, event.name, event.occurred_at, now)
+                metrics.observe_properties(plan, event.name, msgspec.json.decode(event.properties))
     return applied
