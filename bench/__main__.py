@@ -1,6 +1,7 @@
 """``python -m bench ingest|forward|export|memory|scaling|all [--size quick|full] [--smoke]``
 [--profile] [--clients N]; ``python -m bench crash [--kills N] [--slow]`` (SIGKILL under load);
-``python -m bench soak [--minutes M]`` (RSS and outbox over time)."""
+``python -m bench soak [--minutes M]`` (RSS and outbox over time);
+``python -m bench plan-cost [--rounds N]`` (the tracking-plan checks' cost on event ingest)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import crash
 
         return crash.main(argv[1:])
+    if argv[:1] == ["plan-cost"]:
+        from bench import plan_cost
+
+        return plan_cost.main(argv[1:])
     if argv[:1] == ["soak"]:
         from bench import soak
 
