@@ -303,3 +303,14 @@ async def test_without_a_plan_drift_is_counted_for_the_first_names_seen(
     )
     text = (await relay.api().get("/metrics")).text
     assert 'relay_property_type_drift_total{event="Cart Viewed",property="items"} 1.0' in text
+
+
+async def test_a_resent_event_is_not_observed_again_in_the_lateness_histogram(
+    start_relay: StartRelay,
+) -> None:
+    relay = await start_relay()
+    first = event("Order Completed", GOOD, late=HOUR)
+    await post_events(relay, first)
+    await post_events(relay, first, event("Order Completed", GOOD, late=HOUR))
+    text = (await relay.api().get("/metrics")).text
+    assert 'relay_event_lateness_seconds_count{event="Order Completed"} 2.0' in text

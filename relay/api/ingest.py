@@ -31,6 +31,7 @@ from relay.store import Store
 from relay.tracking_plan import PlanCheck, PlanObserver, PlanTally
 
 ItemT = TypeVar("ItemT")
+Stored = tuple[int, int, frozenset[str]]  # accepted, duplicates, the client ids that were new
 RecordT = TypeVar("RecordT")
 
 
@@ -106,26 +107,28 @@ class BatchKind(Generic[ItemT, RecordT]):
     envelope: type
     item: type[ItemT]
     to_record: Callable[[ItemT, float, Settings], RecordT]
-    # (store, app, records, plan violations) → (accepted, duplicates)
-    store: Callable[[Store, str, list[RecordT], PlanTally], Awaitable[tuple[int, int]]]
+    # (store, app, records, plan violations) → (accepted, duplicates, new client ids)
+    store: Callable[[Store, str, list[RecordT], PlanTally], Awaitable[Stored]]
     # None: the kind meets no tracking plan (push metrics have no properties)
     plan_check: Callable[[ItemT, Settings], PlanCheck | None] | None = None
 
 
-METRICS_KIND = BatchKind(
-    "metrics",
-    MetricsBatch,
-    MetricIn,
-    metric_record,
-    lambda s, app, rs, tally: s.ingest_metrics(app, rs),
-)
+async def store_metrics(
+    store: Store, app_id: str, metrics: list[NewMetric], _: PlanTally
+) -> Stored:
+    accepted, duplicates = await store.ingest_metrics(app_id, metrics)
+    return accepted, duplicates, frozenset()  # metrics feed no per-item observation
+
+
+async def store_events(
+    store: Store, app_id: str, events: list[NewEvent], tally: PlanTally
+) -> Stored:
+    return await store.ingest_events(app_id, events, tally.violations)
+
+
+METRICS_KIND = BatchKind("metrics", MetricsBatch, MetricIn, metric_record, store_metrics)
 EVENTS_KIND = BatchKind(
-    "events",
-    EventsBatch,
-    EventIn,
-    event_record,
-    lambda s, app, rs, tally: s.ingest_events(app, rs, tally.violations),
-    event_plan_check,
+    "events", EventsBatch, EventIn, event_record, store_events, event_plan_check
 )
 
 
@@ -174,11 +177,14 @@ async def ingest(request: web.Request, kind: BatchKind[Any, Any]) -> web.Respons
         except ValidationFailed as exc:
             errors = [FieldErrorDoc(e.path, e.message) for e in exc.errors]
             rejected.append(Rejection(index, errors))
-    accepted = duplicates = 0
+    accepted, duplicates, new_ids = 0, 0, frozenset[str]()
     if records or tally.violations:  # refused items' violations are counted all the same
-        accepted, duplicates = await kind.store(request.app[STORE], who.app_id, records, tally)
+        accepted, duplicates, new_ids = await kind.store(
+            request.app[STORE], who.app_id, records, tally
+        )
     if kind is EVENTS_KIND:
-        observe_lateness(records, settings, metrics, received_at)
+        stored = [event for event in records if event.client_id in new_ids]
+        observe_lateness(stored, settings, metrics, received_at)
     metrics.count_ingest(kind.envelope_key, accepted, duplicates, len(rejected))
     return json_response(IngestResult(accepted=accepted, duplicates=duplicates, rejected=rejected))
 
@@ -186,8 +192,7 @@ async def ingest(request: web.Request, kind: BatchKind[Any, Any]) -> web.Respons
 def observe_lateness(
     events: list[NewEvent], settings: Settings, metrics: Metrics, received_at: float
 ) -> None:
-    """Each event handed to storage. A resent duplicate is observed again: the store answers
-    how many were new, not which."""
+    """Each event stored by this request (resent duplicates are not observed again)."""
     plan = settings.tracking_plan.plan
     for event in events:
         metrics.observe_lateness(plan, event.name, event.occurred_at, received_at)

@@ -64,10 +64,11 @@ class Store(Protocol):
         app_id: str,
         events: list[NewEvent],
         violations: Mapping[tuple[str, str], int] | None = None,
-    ) -> tuple[int, int]:
-        """Store the new events; (accepted, duplicates). Duplicates and ``violations`` (what
-        the door's plan checks found, (event, property) → items, refused ones included) go
-        to the data-health counters in the same commit; ``events`` may then be empty."""
+    ) -> tuple[int, int, frozenset[str]]:
+        """Store the new events; (accepted, duplicates, the client ids that were new).
+        Duplicates and ``violations`` (what the door's plan checks found, (event, property) →
+        items, refused ones included) go to the data-health counters in the same commit;
+        ``events`` may then be empty."""
 
     # outbox (the forwarder's side; facts enqueue inside their own transactions)
     async def outbox_window(self, limit: int) -> list[OutboxRow]: ...

@@ -186,14 +186,16 @@ class SqliteStore:
         app_id: str,
         events: list[NewEvent],
         violations: Mapping[tuple[str, str], int] | None = None,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, frozenset[str]]:
         def job(conn):  # type: ignore[no-untyped-def]
             now = timeutil.now()
-            accepted, duplicates = (
-                ingest.ingest_events(conn, app_id, events, now, self._rules) if events else (0, 0)
+            accepted, duplicates, new_ids = (
+                ingest.ingest_events(conn, app_id, events, now, self._rules)
+                if events
+                else (0, 0, frozenset())
             )
             health.count_at_door(conn, app_id, now, "events", duplicates, violations)
-            return accepted, duplicates
+            return accepted, duplicates, new_ids
 
         return await self.engine.write(job)
 

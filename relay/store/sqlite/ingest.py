@@ -208,7 +208,8 @@ def ingest_events(
     events: list[NewEvent],
     received_at: float,
     rules: AttributionRules,
-) -> tuple[int, int]:
+) -> tuple[int, int, frozenset[str]]:
+    """Store the new events: (accepted, duplicates, the client ids that were new)."""
     rows = []
     for e in events:
         owner = resolve_device(conn, app_id, e.token) if e.token else _NOBODY
@@ -242,9 +243,10 @@ def ingest_events(
         rows,
     )
     new_events = conn.execute(
-        "SELECT name, occurred_at, properties, customer_id, anonymous_id FROM events WHERE seq > ?",
+        "SELECT client_id, name, occurred_at, properties, customer_id, anonymous_id FROM events"
+        " WHERE seq > ?",
         (before,),
-    )
+    ).fetchall()
     event_ops = (
         ops.event(
             e["name"],
@@ -262,4 +264,4 @@ def ingest_events(
     ).fetchall()
     for (customer_id,) in customers:
         attribute_conversions(conn, app_id, customer_id, rules, received_at)
-    return accepted, duplicates
+    return accepted, duplicates, frozenset(e["client_id"] for e in new_events)
