@@ -16,6 +16,7 @@ import pytest
 from relay.settings import AttributionSettings, TrackingPlanSettings
 from relay.timeutil import format_timestamp
 from tests.compat_support import (
+    basic,
     message_id,
     mobile_batch,
     register_client_key,
@@ -314,3 +315,20 @@ async def test_a_resent_event_is_not_observed_again_in_the_lateness_histogram(
     await post_events(relay, first, event("Order Completed", GOOD, late=HOUR))
     text = (await relay.api().get("/metrics")).text
     assert 'relay_event_lateness_seconds_count{event="Order Completed"} 2.0' in text
+
+
+async def test_a_track_call_refused_in_enforce_mode_is_counted_though_not_stored(
+    start_relay: StartRelay,
+) -> None:
+    relay = await start_relay(mode="enforce")
+    key = await register_client_key(relay)
+    answer = await send(
+        relay,
+        "POST",
+        "/api/v1/customers/c1/events",
+        {"name": "Order Completed", "data": {"order_id": "o-1", "total": "12"}},
+        headers={"Authorization": basic("site", key)},
+    )
+    assert answer.status == 400, answer.text
+    orders = entry(await report(relay), "Order Completed")
+    assert (orders["count"], orders["violations"]) == (0, {"total": 1})

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import logging
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -371,3 +372,21 @@ async def test_a_storage_fault_skips_the_prune_with_a_warning_line_not_a_traceba
         assert "read-only" in line.getMessage()
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_relay_prune_drops_data_health_counters_older_than_every_horizon(
+    seeding: RelayServer, tmp_path: Path
+) -> None:
+    database = tmp_path / "relay.db"
+    hours = {"old": DAY * (KEPT_DAYS + 5), "recent": DAY}
+    with sqlite3.connect(database) as conn:
+        for name, age in hours.items():
+            conn.execute(
+                "INSERT INTO data_health_counts (app_id, hour, kind, name, property, n)"
+                " VALUES ('default', ?, 'duplicate', ?, '', 1)",
+                (int(time.time() - age), name),
+            )
+    relay_prune(tmp_path)
+    with sqlite3.connect(database) as conn:
+        left = [row[0] for row in conn.execute("SELECT name FROM data_health_counts")]
+    assert left == ["recent"]

@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from relay import timeutil
-from relay.api.state import METRICS, SETTINGS, STORE
+from relay.api.state import CALLER, METRICS, SETTINGS, STORE
 from relay.compat.actions import Call, RecordEvent
 from relay.tracking_plan import PlanTally
 
@@ -40,3 +40,10 @@ async def apply_calls(request: web.Request, app_id: str, calls: list[Call]) -> l
                 metrics.observe_lateness(plan, event.name, event.occurred_at, now)
                 metrics.observe_properties(plan, event.name, msgspec.json.decode(event.properties))
     return applied
+
+
+async def count_refused_plan_checks(request: web.Request) -> None:
+    """A single call refused for the plan stores nothing, but its violations are counted."""
+    tally, caller = request.get(PLAN_TALLY), request.get(CALLER)
+    if tally is not None and caller is not None and tally.violations:
+        await request.app[STORE].apply_calls(caller.app_id, [], tally.violations)

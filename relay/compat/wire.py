@@ -15,7 +15,8 @@ import msgspec
 from aiohttp import web
 
 from relay.api.reading import read_in_time
-from relay.api.state import SETTINGS, STORE
+from relay.api.state import CALLER, SETTINGS, STORE, Caller
+from relay.compat.doors import count_refused_plan_checks
 from relay.compat.values import Refused
 from relay.errors import RelayError, Unavailable
 from relay.keys import KeyRecord
@@ -86,6 +87,8 @@ def customerio_errors(shape: Shape) -> Callable[[Handler], Handler]:
             except CompatError as error:
                 failure = error
             except Refused as refused:
+                if refused.reason == "tracking_plan":  # refused, yet counted in data health
+                    await count_refused_plan_checks(request)
                 failure = CompatError(refused.status, refused.reason, str(refused), refused.field)
             except Unavailable as error:
                 failure = CompatError(503, "unavailable", error.detail)
@@ -158,4 +161,5 @@ async def key_for(request: web.Request, key: str | None) -> KeyRecord:
         record = await request.app[STORE].authenticate(key)
     if record is None or record.app_id not in request.app[SETTINGS].app_ids:
         raise CompatError(401, "unauthorized", "unknown or missing API key")
+    request[CALLER] = Caller(record, record.app_id)  # the access log's app, data-health counts
     return record

@@ -308,6 +308,9 @@ class SqliteStore:
             metrics = await self._delete_older("metrics", horizons.metrics)
         if horizons.events is not None:
             events = await self._delete_older("events", horizons.events)
+        if horizons.metrics is not None and horizons.events is not None:
+            before = min(horizons.metrics, horizons.events)
+            await self.engine.write(lambda conn: retention.delete_counters(conn, before))
         return PruneResult(metrics, events, await self._expire_outbox(horizons))
 
     async def _delete_older(self, table: FactKind, before: float) -> int:

@@ -65,6 +65,11 @@ def delete_older(conn: sqlite3.Connection, table: FactKind, before: float, limit
     return cursor.rowcount
 
 
+def delete_counters(conn: sqlite3.Connection, before: float) -> None:
+    """The data-health counters of hours before ``before``: they describe nothing kept."""
+    conn.execute("DELETE FROM data_health_counts WHERE hour < ?", (before,))
+
+
 def expire_outbox(
     conn: sqlite3.Connection,
     metrics_before: float | None,
