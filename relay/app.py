@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import msgspec
@@ -132,26 +132,14 @@ async def hygiene_context(app: web.Application) -> AsyncIterator[None]:
     push = app[SETTINGS].push
     store, metrics = app[STORE], app[METRICS]
 
-    async def run() -> None:
-        while True:
-            try:
-                marked = await mark_stale_tokens(store, push.stale_after_days)
-                metrics.stale_marked.inc(marked)
-                if marked:
-                    log.info(
-                        "marked %d tokens stale (unseen for %s days)", marked, push.stale_after_days
-                    )
-            except Unavailable as exc:  # a storage fault: /readyz says it, no traceback
-                log.warning("token hygiene skipped: %s", exc.detail)
-            except Exception:
-                log.exception("token hygiene failed; trying again next interval")
-            await asyncio.sleep(push.hygiene_interval_seconds)
+    async def mark() -> None:
+        marked = await mark_stale_tokens(store, push.stale_after_days)
+        metrics.stale_marked.inc(marked)
+        if marked:
+            log.info("marked %d tokens stale (unseen for %s days)", marked, push.stale_after_days)
 
-    task = asyncio.create_task(run(), name="relay-token-hygiene")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with periodically("token hygiene", mark, push.hygiene_interval_seconds):
+        yield
 
 
 async def retention_context(app: web.Application) -> AsyncIterator[None]:
@@ -159,22 +147,39 @@ async def retention_context(app: web.Application) -> AsyncIterator[None]:
     start-up does not wait for it, and ingest goes on between its chunks)."""
     store, metrics = app[STORE], app[METRICS]
 
+    async def prune_now() -> None:
+        result = await prune(store)
+        metrics.outbox_expired.inc(result.outbox_expired)
+
+    async with periodically("retention prune", prune_now, PRUNE_INTERVAL_SECONDS):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def periodically(
+    what: str, job: Callable[[], Awaitable[None]], interval: float
+) -> AsyncIterator[None]:
+    """Run ``job`` now and then every ``interval`` seconds in the background, while the
+    context is open. A storage fault skips a round with a warning (``/readyz`` says it); any
+    other failure is logged with its traceback and the next round tries again."""
+
     async def run() -> None:
         while True:
             try:
-                result = await prune(store)
-                metrics.outbox_expired.inc(result.outbox_expired)
-            except Unavailable as exc:  # a storage fault: /readyz says it, no traceback
-                log.warning("retention prune skipped: %s", exc.detail)
+                await job()
+            except Unavailable as exc:
+                log.warning("%s skipped: %s", what, exc.detail)
             except Exception:
-                log.exception("retention prune failed; trying again next interval")
-            await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+                log.exception("%s failed; trying again next interval", what)
+            await asyncio.sleep(interval)
 
-    task = asyncio.create_task(run(), name="relay-retention")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    task = asyncio.create_task(run(), name=f"relay-{what.replace(' ', '-')}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def readiness_context(app: web.Application) -> AsyncIterator[None]:

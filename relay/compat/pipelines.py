@@ -25,9 +25,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
 from aiohttp import web
-from ulid import ULID
 
 from relay import timeutil
 from relay.api.routing import Route
@@ -47,7 +45,7 @@ from relay.compat.actions import (
     UpsertDevice,
 )
 from relay.compat.doors import apply_calls, plan_tally
-from relay.compat.plan import follow_plan
+from relay.compat.plan import admitted_event
 from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
     Refused,
@@ -71,7 +69,7 @@ from relay.compat.wire import (
     ok,
     read_json,
 )
-from relay.facts import NewEvent, NewMetric
+from relay.facts import NewMetric
 from relay.forward import ops
 from relay.keys import Role
 from relay.models.devices import DevicePut
@@ -175,23 +173,8 @@ def _track(
         if PERSON_EVENTS[event] == "delete":
             return (DeletePerson(customer_id),)
         return (SuppressPerson(customer_id, PERSON_EVENTS[event] == "suppress"),)
-    retained("events", at, context.settings.retention, context.now)
-    canonical = context.settings.events.canonical_name(event)
-    follow_plan(context, canonical, props, "properties")
-    return (
-        RecordEvent(
-            NewEvent(
-                client_id=message_id or f"relay-{ULID()}",
-                name=canonical,
-                original_name=event,
-                customer_id=user_id,
-                anonymous_id=anonymous_id,
-                token=None,
-                occurred_at=at,
-                properties=msgspec.json.encode(props).decode(),
-            )
-        ),
-    )
+    who = (user_id, anonymous_id)
+    return (RecordEvent(admitted_event(context, event, props, "properties", at, who, message_id)),)
 
 
 def _passthrough(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from aiohttp import web
 from ulid import ULID
 
@@ -32,7 +31,7 @@ from relay.compat.actions import (
     UpsertDevice,
 )
 from relay.compat.doors import apply_calls, plan_tally
-from relay.compat.plan import follow_plan
+from relay.compat.plan import admitted_event
 from relay.compat.timestamps import moment, retained
 from relay.compat.values import (
     Refused,
@@ -56,7 +55,7 @@ from relay.compat.wire import (
     read_json,
     read_object,
 )
-from relay.facts import NewEvent, NewMetric
+from relay.facts import NewMetric
 from relay.forward import ops
 from relay.keys import KeyRecord
 from relay.models.devices import DevicePut
@@ -114,19 +113,8 @@ def event_call(
         return Call(event_id, (Forward(view),))
     if kind not in (None, "event"):
         raise Refused("type", "must be event, screen or page")
-    at = retained("events", at, context.settings.retention, context.now)
-    canonical = context.settings.events.canonical_name(name)
-    follow_plan(context, canonical, data, attributes_key)
-    event = NewEvent(
-        client_id=event_id or f"relay-{ULID()}",
-        name=canonical,
-        original_name=name,
-        customer_id=customer_id,
-        anonymous_id=anonymous_id,
-        token=None,
-        occurred_at=at,
-        properties=msgspec.json.encode(data).decode(),
-    )
+    who = (customer_id, anonymous_id)
+    event = admitted_event(context, name, data, attributes_key, at, who, event_id)
     if customer_id is None and anonymous_id is None:
         # relay keeps it, but cannot forward an event of nobody: Customer.io can, as it came
         anonymous = ops.anonymous_event(None, "event", name, data, at, event.client_id)
