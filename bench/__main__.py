@@ -1,7 +1,8 @@
 """``python -m bench ingest|forward|export|memory|scaling|all [--size quick|full] [--smoke]``
 [--profile] [--clients N]; ``python -m bench crash [--kills N] [--slow]`` (SIGKILL under load);
 ``python -m bench soak [--minutes M]`` (RSS and outbox over time);
-``python -m bench plan-cost [--rounds N]`` (the tracking-plan checks' cost on event ingest)."""
+``python -m bench plan-cost [--rounds N]`` (the tracking-plan checks' cost on event ingest);
+``python -m bench dashboard [--size smoke|quick|full]`` (server time of every /ui/ page)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import plan_cost
 
         return plan_cost.main(argv[1:])
+    if argv[:1] == ["dashboard"]:
+        from bench import dashboard
+
+        return dashboard.main(argv[1:])
     if argv[:1] == ["soak"]:
         from bench import soak
 

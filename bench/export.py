@@ -38,6 +38,8 @@ from bench.generate import Spec, dataset
 from relay.segments.definitions import SEGMENTS
 from relay.segments.query import SegmentQuery, build_query
 from relay.settings import AttributionSettings
+from relay.store.dialect import SQLITE
+from relay.store.sqlite.segment_sql import segment_sql
 
 SIZES = {
     "smoke": Spec(1_000, 20_000),
@@ -60,7 +62,7 @@ def sqlite_cli(db: Path, query: SegmentQuery, out: Path) -> dict:
         # the shell reads a double-quoted argument with C escapes (JSON holds double quotes)
         argument = literal.replace("\\", "\\\\").replace('"', '\\"')
         lines.append(f'.parameter set :{key} "{argument}"')
-    lines.append(query.sql.strip() + ";")
+    lines.append(segment_sql(query, SQLITE).strip() + ";")
     script = out.with_suffix(".sql")
     script.write_text("\n".join(lines) + "\n")
     with open(script, "rb") as stdin, open(out, "wb") as stdout:

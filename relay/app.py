@@ -35,6 +35,7 @@ from relay.push.service import PushService
 from relay.retention import prune
 from relay.settings import Settings
 from relay.store import create_store
+from relay.ui import setup_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> web.Application:
             readiness_context,
         ]
     )
+    setup_dashboard(app)  # /ui/: its routes, assets and snapshot worker
     app.on_shutdown.append(_mark_unready)
     return app
 

@@ -68,6 +68,12 @@ class StorageSettings:
     # amortises the cost. "normal" survives a crash of relay but not of the machine.
     synchronous: str = "full"
     read_connections: int = 2
+    pool_size: int = 10  # PostgreSQL connections per process
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgresql``: the storage engine the URL names."""
+        return "postgresql" if self.url.startswith(("postgresql://", "postgres://")) else "sqlite"
 
     @property
     def sqlite_path(self) -> Path:
@@ -434,15 +440,17 @@ def _validate(settings: Settings, origins: Origins) -> None:
         raise ConfigError(
             f"{where(the_one_set)}: server.tls_cert and server.tls_key must be set together"
         )
-    if storage.url.startswith(("postgresql://", "postgres://")):
+    if storage.engine == "sqlite":
+        try:
+            storage.sqlite_path  # noqa: B018 - raises ConfigError for a malformed URL
+        except ConfigError as exc:
+            raise ConfigError(f"{where('storage.url')}: {exc}") from None
+    elif "@" not in storage.url and "/" not in storage.url.split("://", 1)[1]:
         raise ConfigError(
-            f"{where('storage.url')}: storage.url: the PostgreSQL backend is not available in "
-            "this release; use sqlite:///PATH"
+            f"{where('storage.url')}: storage.url: expected postgresql://USER@HOST:PORT/DB"
         )
-    try:
-        storage.sqlite_path  # noqa: B018 - raises ConfigError for a malformed URL
-    except ConfigError as exc:
-        raise ConfigError(f"{where('storage.url')}: {exc}") from None
+    if storage.pool_size < 2:
+        raise ConfigError(f"{where('storage.pool_size')}: storage.pool_size must be at least 2")
     if storage.synchronous not in ("full", "normal"):
         raise ConfigError(
             f"{where('storage.synchronous')}: storage.synchronous must be 'full' or 'normal'"

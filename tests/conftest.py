@@ -7,9 +7,40 @@ import pytest
 
 from relay.settings import CustomerioSettings, ForwardingSettings
 from relay_fakes.fake_customerio import FakeCustomerIO
+from tests import engines
 from tests.support import Api, RelayServer, make_settings, started_servers, two_apps
 
 SITE_ID = "relay-test-site"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        choices=engines.ENGINES,
+        default="sqlite",
+        help="the storage engine every test runs against (default: sqlite)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engines.prepare(config.getoption("--engine"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    engines.finish()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the SQLite engine itself (its files, mounts, backup) are deselected, not
+    skipped, on PostgreSQL: they ran in the SQLite pass."""
+    if engines.engine == "sqlite":
+        return
+    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 API_KEY = "relay-test-track-key"
 
 

@@ -23,15 +23,17 @@ from relay.app import create_app
 from relay.keys import Role, generate_secret
 from relay.settings import AppSettings, ServerSettings, Settings, StorageSettings, load_settings
 from relay.store import Store
+from tests import engines
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def make_settings(tmp_path: Path, **sections: Any) -> Settings:
-    """Defaults, with the database in ``tmp_path`` and any section replaced."""
+    """Defaults, with a database of its own (on the engine under test) and any section
+    replaced."""
     base = Settings(
         server=ServerSettings(listen="127.0.0.1:0"),
-        storage=StorageSettings(url=f"sqlite:///{tmp_path / 'relay.db'}"),
+        storage=StorageSettings(url=engines.database_url(tmp_path / "relay.db")),
     )
     return replace(base, **sections)
 
@@ -237,9 +239,12 @@ class RelayProcess:
         return self.cwd / "relay-serve.log"
 
 
-def write_config(path: Path, db_path: Path, port: int, extra: str = "") -> Path:
+def write_config(path: Path, database: Path | str, port: int, extra: str = "") -> Path:
+    """A config file for relay on ``port``; ``database`` is a storage URL, or the SQLite file a
+    test would use (on PostgreSQL, the database standing for it: `engines.database_url`)."""
+    url = database if isinstance(database, str) else engines.database_url(database)
     path.write_text(
-        f'[server]\nlisten = "127.0.0.1:{port}"\n\n[storage]\nurl = "sqlite:///{db_path}"\n{extra}',
+        f'[server]\nlisten = "127.0.0.1:{port}"\n\n[storage]\nurl = "{url}"\n{extra}',
         encoding="utf-8",
     )
     return path

@@ -7,12 +7,11 @@ created and revoked through the store, as the CLI does; one test reads the SQLit
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from typing import Any
 
 import pytest
 
+from tests import engines
 from tests.support import Answer, Api, RelayServer
 
 PROBLEM = "application/problem+json"
@@ -274,11 +273,7 @@ async def test_keys_are_stored_only_as_hashes(relay: RelayServer) -> None:
     assert len(records) == 3
     for secret in secrets:
         assert all(secret not in repr(record) for record in records)
-    url = relay.settings.storage.url
-    assert url.startswith("sqlite:///")
-    database = url.removeprefix("sqlite:///")
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
-        rows = conn.execute("SELECT * FROM api_keys").fetchall()
+    rows = engines.query(relay.settings.storage.url, "SELECT * FROM api_keys")
     assert len(rows) == 3
     dump = repr(rows)
     for secret in secrets:

@@ -9,7 +9,12 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.support import RelayServer, make_settings, run_cli, write_config
+
+# The SQLite engine itself: its files, mounts and backup.
+pytestmark = pytest.mark.sqlite_only
 
 TOKEN = "f00dcafe0001"
 

@@ -19,10 +19,13 @@ from tests.support import REPO
 for module in ("customerio.track", "segment.analytics", "trustme"):
     pytest.importorskip(module, reason="benchmark extras not installed: pip install -e '.[bench]'")
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("sqlite3") is None or not sys.platform.startswith("linux"),
-    reason="the benchmarks need Linux (/proc) and the sqlite3 CLI",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("sqlite3") is None or not sys.platform.startswith("linux"),
+        reason="the benchmarks need Linux (/proc) and the sqlite3 CLI",
+    ),
+    pytest.mark.sqlite_only,  # each benchmark sets up its own databases
+]
 
 # What each benchmark must print (a figure line and its target lines).
 EXPECTED = {

@@ -28,6 +28,7 @@ from segment.analytics import Client as SegmentClient
 from segment.analytics.request import APIError as SegmentAPIError
 
 from relay_fakes.fake_customerio import FakeCustomerIO
+from tests import engines
 from tests.compat_support import (
     ANDROID_TOKEN,
     CLIENT_KEY,
@@ -345,9 +346,10 @@ async def test_relay_serve_speaks_https_from_tls_cert_and_key(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_path))
     port = free_port()
     config = tmp_path / "relay.toml"
+    url = engines.database_url(tmp_path / "relay.db")
     config.write_text(
         f'[server]\nlisten = "127.0.0.1:{port}"\ntls_cert = "{tls.cert_path}"\n'
-        f'tls_key = "{tls.key_path}"\n\n[storage]\nurl = "sqlite:///{tmp_path / "relay.db"}"\n',
+        f'tls_key = "{tls.key_path}"\n\n[storage]\nurl = "{url}"\n',
         encoding="utf-8",
     )
     created = run_cli(

@@ -236,7 +236,7 @@ async def test_the_rejected_items_log_is_counted_and_shown_by_the_cli(
     await send(relay, "POST", "/cdp/v1/b", mobile_batch(item))
     exposition = (await relay.api().get("/metrics")).text
     assert 'relay_rejected_items_total{reason="invalid",surface="pipelines"} 1.0' in exposition
-    config = write_config(tmp_path / "relay.toml", relay.settings.storage.sqlite_path, 0)
+    config = write_config(tmp_path / "relay.toml", relay.settings.storage.url, 0)
     shown = await asyncio.to_thread(run_cli, "rejected", "--config", str(config))
     assert shown.returncode == 0, shown.stderr
     assert "batch[0].userId" in shown.stdout

@@ -252,7 +252,7 @@ async def test_the_cli_prints_the_report_as_a_table(
     await post_events(relay, event("Signed Up", {"plan": 1}), event("Signed Up", {"plan": "pro"}))
     config = write_config(
         tmp_path / "relay.toml",
-        relay.settings.storage.sqlite_path,
+        relay.settings.storage.url,
         0,
         f'\n[tracking_plan]\npath = "{tmp_path / "plan.toml"}"\n',
     )
@@ -270,7 +270,7 @@ async def test_the_cli_prints_the_report_as_a_table(
 async def test_the_cli_prints_json_with_json(start_relay: StartRelay, tmp_path: Path) -> None:
     relay = await start_relay(plan=False)
     await post_events(relay, event("Order Completed", GOOD))
-    config = write_config(tmp_path / "relay.toml", relay.settings.storage.sqlite_path, 0)
+    config = write_config(tmp_path / "relay.toml", relay.settings.storage.url, 0)
     result = await asyncio.to_thread(run_cli, "health", "data", "--json", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert '"name": "Order Completed"' in result.stdout

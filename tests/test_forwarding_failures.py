@@ -416,7 +416,9 @@ def _relay_process(tmp_path: Path, fake: FakeCustomerIO) -> RelayProcess:
     extra = (
         f'\n[customerio]\nsite_id = "{SITE_ID}"\napi_key = "{API_KEY}"\ntrack_url = "{fake.url}"\n'
         "\n[forwarding]\nretry_initial_seconds = 0.05\nretry_max_seconds = 0.2\n"
-        "max_requests_per_second = 1000\n"
+        # on PostgreSQL a killed process's forwarder lease must run out before the restart
+        # forwards: a short one keeps the test short
+        "max_requests_per_second = 1000\nlease_seconds = 1\n"
     )
     port = free_port()
     config = write_config(tmp_path / "relay.toml", tmp_path / "relay.db", port, extra)

@@ -16,7 +16,6 @@ import asyncio
 import itertools
 import logging
 import os
-import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from relay.settings import RetentionSettings, Settings
+from tests import engines
 from tests.compat_support import (
     CLIENT_KEY,
     basic,
@@ -349,6 +349,7 @@ async def test_the_server_prunes_at_start_up_and_counts_the_expired_outbox_items
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only file system needs root")
+@pytest.mark.sqlite_only  # a read-only mount under the SQLite file
 async def test_a_storage_fault_skips_the_prune_with_a_warning_line_not_a_traceback(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -377,16 +378,15 @@ async def test_a_storage_fault_skips_the_prune_with_a_warning_line_not_a_traceba
 async def test_relay_prune_drops_data_health_counters_older_than_every_horizon(
     seeding: RelayServer, tmp_path: Path
 ) -> None:
-    database = tmp_path / "relay.db"
+    database = seeding.settings.storage.url
     hours = {"old": DAY * (KEPT_DAYS + 5), "recent": DAY}
-    with sqlite3.connect(database) as conn:
-        for name, age in hours.items():
-            conn.execute(
-                "INSERT INTO data_health_counts (app_id, hour, kind, name, property, n)"
-                " VALUES ('default', ?, 'duplicate', ?, '', 1)",
-                (int(time.time() - age), name),
-            )
+    for name, age in hours.items():
+        engines.query(
+            database,
+            "INSERT INTO data_health_counts (app_id, hour, kind, name, property, n)"
+            " VALUES ('default', ?, 'duplicate', ?, '', 1)",
+            (int(time.time() - age), name),
+        )
     relay_prune(tmp_path)
-    with sqlite3.connect(database) as conn:
-        left = [row[0] for row in conn.execute("SELECT name FROM data_health_counts")]
+    left = [row[0] for row in engines.query(database, "SELECT name FROM data_health_counts")]
     assert left == ["recent"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from relay.settings import EventsSettings
+from tests import engines
 from tests.support import (
     Api,
     RelayServer,
@@ -145,7 +146,8 @@ async def test_export_to_an_existing_file_replaces_it_whole(setup: Setup) -> Non
 def test_a_failed_export_leaves_the_existing_file_untouched(tmp_path: Path) -> None:
     unopenable = tmp_path / "a-directory"
     unopenable.mkdir()
-    config = write_config(tmp_path / "relay.toml", unopenable, free_port())
+    database = unopenable if engines.engine == "sqlite" else "postgresql://relay@127.0.0.1:1/none"
+    config = write_config(tmp_path / "relay.toml", database, free_port())
     workdir = tmp_path / "work"
     workdir.mkdir()
     target = workdir / "engaged.csv"

@@ -91,7 +91,7 @@ def test_apps_are_read_from_the_file(tmp_path: Path) -> None:
     [
         ("[server]\nlistne = 'x'\n", "server.listne"),
         ("[server]\nlisten = 5\n", "server.listen"),
-        ("[storage]\nurl = 'postgresql://localhost/relay'\n", "PostgreSQL"),
+        ("[storage]\npool_size = 1\n", "storage.pool_size"),
         ("[storage]\nurl = 'mysql://x'\n", "storage.url"),
         ("[customerio]\nregion = 'ap'\n", "customerio.region"),
         ("[[apps]]\nid = 'a'\n[[apps]]\nid = 'a'\n", "unique"),

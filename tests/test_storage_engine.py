@@ -15,6 +15,9 @@ from relay.store.sqlite.engine import Engine
 from relay.store.sqlite.migrate import apply_migrations, available_migrations
 from tests.support import eventually
 
+# The SQLite engine itself: its files, mounts and backup.
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_aiosqlite_still_offers_the_private_hook_the_writer_relies_on() -> None:
     # relay runs whole group-commit batches in aiosqlite's thread via these two members.

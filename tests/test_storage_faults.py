@@ -23,6 +23,7 @@ from tests.support import (
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.sqlite_only,  # the SQLite engine's files under faulty mounts
     pytest.mark.skipif(
         os.geteuid() != 0, reason="mounting a small or read-only file system needs root"
     ),

@@ -16,9 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 import time
 from collections.abc import Callable
+
+from ulid import ULID
 
 from relay.forward.client import BATCH_PATH, ApiClient
 from relay.forward.ops import BATCH, PIPELINES
@@ -78,6 +82,10 @@ class Forwarder:
         # read by every write request, so it must never cost a query of its own.
         self.pending = 0
         self.stopping = asyncio.Event()
+        # Relay processes sharing a database take turns: only the holder of the forwarder
+        # lease sends (docs/architecture.md, "One forwarder at a time").
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{ULID()}"
+        self._lease_until = 0.0
 
     @property
     def state(self) -> str:
@@ -106,6 +114,26 @@ class Forwarder:
             counting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await counting
+            if self._lease_until:
+                with contextlib.suppress(Exception):  # it expires by itself anyway
+                    await self._store.release_forwarder_lease(self._holder)
+
+    async def _hold_lease(self) -> bool:
+        """Whether this process may send now: it holds the lease for at least half its term
+        more (renewing it when less is left). Wall-clock time: other processes compare it."""
+        term = self._settings.lease_seconds
+        now = time.time()
+        if now < self._lease_until - term / 2:
+            return True
+        if await self._store.hold_forwarder_lease(self._holder, now, now + term):
+            if not self._lease_until:
+                log.info("this process forwards now (holds the forwarder lease)")
+            self._lease_until = now + term
+            return True
+        if self._lease_until:
+            log.warning("another relay process took over forwarding")
+        self._lease_until = 0.0
+        return False
 
     async def _cycle_until_stopped(self) -> None:
         while not self.stopping.is_set():
@@ -128,6 +156,8 @@ class Forwarder:
         now = self._clock()
         if now < self._paused_until:
             return False
+        if not await self._hold_lease():
+            return False
         window = await self._store.outbox_window(WINDOW)
         if not window:
             self._failures = 0  # nothing left to fail on: not degraded
@@ -135,6 +165,8 @@ class Forwarder:
         blocked: set[str] = set()
         sent = False
         for rows in self._requests(ready, blocked):
+            if not await self._hold_lease():  # a slow cycle must not outlive the lease
+                break
             ok = await self._send(rows, blocked)
             sent = True
             if probe or not ok or self.stopping.is_set():

@@ -75,6 +75,10 @@ class Store(Protocol):
     async def settle_outbox(self, settlement: Settlement) -> None: ...
     async def outbox_status(self, app_id: str | None) -> OutboxStatus: ...
     async def replay_outbox(self, app_id: str | None) -> int: ...
+    async def hold_forwarder_lease(self, holder: str, now: float, expires_at: float) -> bool:
+        """Take or renew the lease that lets one process forward; False: another holds it."""
+
+    async def release_forwarder_lease(self, holder: str) -> None: ...
 
     # segments
     def segment_rows(self, query: SegmentQuery) -> AsyncIterator[list[Any]]:
@@ -128,3 +132,11 @@ class Store(Protocol):
     async def prune(self, now: float) -> PruneResult:
         """Delete metrics and events older than their ``[retention]`` horizon at ``now``, and
         the outbox items still waiting for them, in bounded chunks (writes go on meanwhile)."""
+
+    # dashboard
+    async def devices_by_status(self, app_id: str) -> list[tuple[str, str, int]]:
+        """(platform, status, devices) of the app's devices, every combination present."""
+
+    async def daily_token_changes(self, app_id: str, start: int, days: int) -> dict[str, list[int]]:
+        """Per day from ``start`` (whole unix seconds): ``new``, ``replaced`` and ``invalid``
+        tokens (see relay/store/sqlite/dashboard.py)."""

@@ -10,6 +10,7 @@ from typing import Any
 from relay import health as data_health_report
 from relay import timeutil
 from relay.compat.actions import Call
+from relay.errors import CannotStart
 from relay.facts import NewEvent, NewMetric
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
@@ -21,9 +22,12 @@ from relay.models.rejected import RejectedItem
 from relay.retention import FactKind, Horizons, PruneResult
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
+from relay.store.dialect import POSTGRES, SQLITE
+from relay.store.postgres.engine import PgEngine
 from relay.store.sqlite import (
     backup,
     compat,
+    dashboard,
     devices,
     health,
     identity,
@@ -39,6 +43,7 @@ from relay.store.sqlite import (
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.engine import Engine, WriteObserver
 from relay.store.sqlite.records import device_model
+from relay.store.sqlite.segment_sql import segment_sql
 from relay.tracking_plan import TrackingPlan
 
 # Devices per write transaction of the token-hygiene scan: milliseconds each.
@@ -54,12 +59,18 @@ class SqliteStore:
             settings.attribution.conversion_events, settings.attribution.window_hours * 3600
         )
         self._window_hours = settings.attribution.window_hours
-        self.engine = Engine(
-            settings.storage.sqlite_path,
-            synchronous=settings.storage.synchronous,
-            read_connections=settings.storage.read_connections,
-            on_commit=on_commit,
-        )
+        self.engine: Engine | PgEngine
+        if settings.storage.engine == "postgresql":
+            self.engine = PgEngine(
+                settings.storage.url, pool_size=settings.storage.pool_size, on_commit=on_commit
+            )
+        else:
+            self.engine = Engine(
+                settings.storage.sqlite_path,
+                synchronous=settings.storage.synchronous,
+                read_connections=settings.storage.read_connections,
+                on_commit=on_commit,
+            )
         self._retention = settings.retention
 
     async def open(self) -> None:
@@ -94,7 +105,7 @@ class SqliteStore:
 
     async def authenticate(self, secret: str) -> KeyRecord | None:
         presented = hash_secret(secret)
-        found = self.engine.read_inline(lambda conn: keys.find_active_key(conn, presented))
+        found = await self.engine.read_point(lambda conn: keys.find_active_key(conn, presented))
         if found is None or not hashes_match(found[1], presented):
             return None
         return found[0]
@@ -220,8 +231,21 @@ class SqliteStore:
     async def replay_outbox(self, app_id: str | None) -> int:
         return await self.engine.write(lambda conn: outbox.replay(conn, app_id, timeutil.now()))
 
+    async def hold_forwarder_lease(self, holder: str, now: float, expires_at: float) -> bool:
+        # An embedded database has one relay process: after a crash, the restarted process
+        # takes over at once instead of waiting out the dead one's lease.
+        if isinstance(self.engine, Engine):
+            now = float("inf")
+        return await self.engine.write(
+            lambda conn: outbox.hold_lease(conn, holder, now, expires_at)
+        )
+
+    async def release_forwarder_lease(self, holder: str) -> None:
+        await self.engine.write(lambda conn: outbox.release_lease(conn, holder))
+
     def segment_rows(self, query: SegmentQuery) -> AsyncIterator[list[Any]]:
-        return self.engine.stream(lambda conn: conn.execute(query.sql, query.params))
+        sql = segment_sql(query, SQLITE if isinstance(self.engine, Engine) else POSTGRES)
+        return self.engine.stream(sql, query.params)
 
     async def sync_segment(
         self, app_id: str, segment: str, query: SegmentQuery, customerio_segment_id: str | None
@@ -294,6 +318,10 @@ class SqliteStore:
         )
 
     async def backup(self, target: Path) -> int:
+        if not isinstance(self.engine, Engine):
+            raise CannotStart(
+                "relay backup copies a SQLite database; back up PostgreSQL with pg_dump"
+            )
         return await self.engine.read(lambda conn: backup.backup_into(conn, target))
 
     async def rejected_items(self, app_id: str, limit: int) -> list[RejectedItem]:
@@ -340,3 +368,12 @@ class SqliteStore:
             count, after_seq = await self.engine.write(chunk)
             expired += count
         return expired
+
+    # dashboard
+    async def devices_by_status(self, app_id: str) -> list[tuple[str, str, int]]:
+        return await self.engine.read(lambda conn: dashboard.devices_by_status(conn, app_id))
+
+    async def daily_token_changes(self, app_id: str, start: int, days: int) -> dict[str, list[int]]:
+        return await self.engine.read(
+            lambda conn: dashboard.daily_token_changes(conn, app_id, start, days)
+        )

@@ -8,15 +8,14 @@ through refresh (it follows the device) and merge (everything moves).
 
 from __future__ import annotations
 
-import sqlite3
-
 from relay.forward import ops
+from relay.store.connection import Connection, Row
 from relay.store.sqlite.outbox import enqueue
 
 FACT_TABLES = ("metrics", "events")
 
 
-def ensure_profile(conn: sqlite3.Connection, app_id: str, customer_id: str, now: float) -> bool:
+def ensure_profile(conn: Connection, app_id: str, customer_id: str, now: float) -> bool:
     """A profile exists once anything names its customer_id. True if this call created it."""
     cursor = conn.execute(
         "INSERT INTO profiles (app_id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)"
@@ -26,14 +25,14 @@ def ensure_profile(conn: sqlite3.Connection, app_id: str, customer_id: str, now:
     return cursor.rowcount == 1
 
 
-def ensure_person(conn: sqlite3.Connection, app_id: str, customer_id: str, now: float) -> None:
+def ensure_person(conn: Connection, app_id: str, customer_id: str, now: float) -> None:
     """`ensure_profile`, and a new profile is identified to Customer.io before anything else
     about the person (a device or an event) is sent."""
     if ensure_profile(conn, app_id, customer_id, now):
         enqueue(conn, app_id, [ops.identify(customer_id, None, None, None, now)], now)
 
 
-def linked_customer(conn: sqlite3.Connection, app_id: str, anonymous_id: str | None) -> str | None:
+def linked_customer(conn: Connection, app_id: str, anonymous_id: str | None) -> str | None:
     """The customer an anonymous id was last identified as, if any."""
     if anonymous_id is None:
         return None
@@ -44,7 +43,7 @@ def linked_customer(conn: sqlite3.Connection, app_id: str, anonymous_id: str | N
     return row[0] if row else None
 
 
-def claim_waiting_facts(conn: sqlite3.Connection, device: sqlite3.Row) -> None:
+def claim_waiting_facts(conn: Connection, device: Row) -> None:
     """Metrics and events that arrived before their token registered join the device now."""
     for table in FACT_TABLES:
         conn.execute(
@@ -61,9 +60,7 @@ def claim_waiting_facts(conn: sqlite3.Connection, device: sqlite3.Row) -> None:
         )
 
 
-def attach_device_history(
-    conn: sqlite3.Connection, app_id: str, device_id: int, customer_id: str
-) -> None:
+def attach_device_history(conn: Connection, app_id: str, device_id: int, customer_id: str) -> None:
     """The device's facts that have no profile yet join ``customer_id``."""
     for table in FACT_TABLES:
         conn.execute(
@@ -74,7 +71,7 @@ def attach_device_history(
 
 
 def attach_anonymous_history(
-    conn: sqlite3.Connection, app_id: str, anonymous_id: str, customer_id: str
+    conn: Connection, app_id: str, anonymous_id: str, customer_id: str
 ) -> None:
     """Facts recorded under ``anonymous_id`` that have no profile yet join ``customer_id``."""
     for table in FACT_TABLES:

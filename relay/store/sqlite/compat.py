@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 
 import msgspec
@@ -21,6 +20,7 @@ from relay.compat.actions import (
     UpsertDevice,
 )
 from relay.forward import ops
+from relay.store.connection import Connection
 from relay.store.sqlite import devices, health, identity, ingest, rejected
 from relay.store.sqlite.conversions import AttributionRules
 from relay.store.sqlite.outbox import enqueue
@@ -28,7 +28,7 @@ from relay.store.sqlite.records import fetch_device
 
 
 def apply_calls(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     calls: list[Call],
     now: float,
@@ -45,8 +45,8 @@ def apply_calls(
     for call in calls:
         if call.message_id is not None:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO compat_messages (app_id, message_id, received_at)"
-                " VALUES (?, ?, ?)",
+                "INSERT INTO compat_messages (app_id, message_id, received_at)"
+                " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (app_id, call.message_id, now),
             )
             if cursor.rowcount == 0:  # a replay: already applied
@@ -75,7 +75,7 @@ def _fact_kind(action: object) -> str | None:
 
 
 def _apply(
-    conn: sqlite3.Connection, app_id: str, action: object, now: float, rules: AttributionRules
+    conn: Connection, app_id: str, action: object, now: float, rules: AttributionRules
 ) -> int:
     """Apply one action; returns how many of its facts were duplicates (already stored)."""
     match action:

@@ -9,12 +9,12 @@ new events or opens, identify, login, refresh, merge. At most one ``converted`` 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from ulid import ULID
 
 from relay.forward import ops
+from relay.store.connection import Connection
 from relay.store.sqlite.outbox import enqueue, is_test_delivery
 
 
@@ -25,7 +25,7 @@ class AttributionRules:
 
 
 def attribute_conversions(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     customer_id: str | None,
     rules: AttributionRules,
@@ -55,9 +55,9 @@ def attribute_conversions(
         if touch is None:
             continue
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO metrics (app_id, client_id, metric, token, device_id,"
+            "INSERT INTO metrics (app_id, client_id, metric, token, device_id,"
             " customer_id, delivery_id, occurred_at, received_at, source)"
-            " VALUES (?, ?, 'converted', ?, ?, ?, ?, ?, ?, 'relay')",
+            " VALUES (?, ?, 'converted', ?, ?, ?, ?, ?, ?, 'relay') ON CONFLICT DO NOTHING",
             (
                 app_id,
                 f"relay-converted-{ULID()}",

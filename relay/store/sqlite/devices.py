@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import TypeGuard
 
 from msgspec import UNSET
@@ -11,6 +10,7 @@ from msgspec import UNSET
 from relay.errors import NotFound, ValidationFailed
 from relay.forward import ops
 from relay.models.devices import DevicePut
+from relay.store.connection import Connection, Row
 from relay.store.sqlite.attribution import (
     FACT_TABLES,
     attach_device_history,
@@ -36,13 +36,13 @@ _PLAIN_FIELDS = (
 
 
 def put_device(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     token: str,
     body: DevicePut,
     now: float,
     rules: AttributionRules,
-) -> tuple[bool, sqlite3.Row]:
+) -> tuple[bool, Row]:
     """Register or update ``token``; returns (created, device row)."""
     existing = fetch_device(conn, app_id, token)
     values = {name: getattr(body, name) for name in _PLAIN_FIELDS}
@@ -92,13 +92,13 @@ def put_device(
 
 
 def refresh_device(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     old_token: str,
     new_token: str,
     now: float,
     rules: AttributionRules,
-) -> sqlite3.Row:
+) -> Row:
     """Move the device (profile and history) to ``new_token``; the old token is ``replaced``."""
     old = fetch_device(conn, app_id, old_token)
     if old is None:
@@ -149,7 +149,7 @@ def refresh_device(
     return new
 
 
-def unregister_device(conn: sqlite3.Connection, app_id: str, token: str, now: float) -> None:
+def unregister_device(conn: Connection, app_id: str, token: str, now: float) -> None:
     before = fetch_device(conn, app_id, token)
     if before is None:
         raise NotFound(f"device {token!r} is not registered")
@@ -158,7 +158,7 @@ def unregister_device(conn: sqlite3.Connection, app_id: str, token: str, now: fl
         enqueue(conn, app_id, device_changes(before, None), now)
 
 
-def device_changes(before: sqlite3.Row | None, after: sqlite3.Row | None) -> list[ops.Op]:
+def device_changes(before: Row | None, after: Row | None) -> list[ops.Op]:
     """What Customer.io must hear when a token moves from ``before`` to ``after``.
 
     ``after`` None means the token left its person (unregistered, replaced). A device leaves
@@ -174,14 +174,12 @@ def device_changes(before: sqlite3.Row | None, after: sqlite3.Row | None) -> lis
     return changes
 
 
-def _known_to_customerio(device: sqlite3.Row | None) -> TypeGuard[sqlite3.Row]:
+def _known_to_customerio(device: Row | None) -> TypeGuard[Row]:
     # Stale is relay's own judgement (no sends from relay); Customer.io still has the device.
     return device is not None and device["status"] in ("active", "stale")
 
 
-def _settle(
-    conn: sqlite3.Connection, device: sqlite3.Row, now: float, rules: AttributionRules
-) -> None:
+def _settle(conn: Connection, device: Row, now: float, rules: AttributionRules) -> None:
     """After a device write: its profile exists, waiting facts join, unattached history attaches."""
     claim_waiting_facts(conn, device)
     if device["customer_id"] is not None:

@@ -313,24 +313,27 @@ class Engine:
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"storage read failed: {exc}; retry") from exc
 
+    async def read_point(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        return self.read_inline(query)
+
     async def stream(
-        self, query: Callable[[sqlite3.Connection], sqlite3.Cursor], chunk: int = 1000
+        self, sql: str, params: dict[str, Any], chunk: int = 1000
     ) -> AsyncIterator[list[sqlite3.Row]]:
-        """Rows of ``query`` in chunks, holding one reader (and its snapshot) until done.
+        """Rows of ``sql`` in chunks, holding one reader (and its snapshot) until done.
 
         Only ``chunk`` rows are in memory at a time, however large the result.
         """
         if not self._all_readers:
             raise Unavailable("storage is closed")
         reader = await self._readers.get()
-        cursor: sqlite3.Cursor | None = None
+        cursors: list[sqlite3.Cursor] = []
         try:
-            cursor = await _run(reader, query)
-            while rows := await _run(reader, lambda _conn: cursor.fetchmany(chunk)):
+            cursors.append(await _run(reader, lambda conn: conn.execute(sql, params)))
+            while rows := await _run(reader, lambda _conn: cursors[0].fetchmany(chunk)):
                 yield rows
         finally:
-            if cursor is not None:
-                await _run(reader, lambda _conn: cursor.close())
+            if cursors:
+                await _run(reader, lambda _conn: cursors[0].close())
             self._readers.put_nowait(reader)
 
     async def _write_loop(self) -> None:

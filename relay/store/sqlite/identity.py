@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 
 from relay.errors import NotFound
 from relay.forward import ops
+from relay.store.connection import Connection
 from relay.store.sqlite.attribution import (
     FACT_TABLES,
     attach_anonymous_history,
@@ -24,7 +24,7 @@ _GONE = "'unregistered', 'replaced'"
 
 
 def identify(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     customer_id: str,
     anonymous_id: str | None,
@@ -59,7 +59,7 @@ def identify(
 
 
 def _link_anonymous_id(
-    conn: sqlite3.Connection, app_id: str, anonymous_id: str, customer_id: str, now: float
+    conn: Connection, app_id: str, anonymous_id: str, customer_id: str, now: float
 ) -> list[ops.Op]:
     """Link the id, its devices and their unattributed history; returns the device changes."""
     conn.execute(
@@ -86,7 +86,7 @@ def _link_anonymous_id(
 
 
 def merge_profiles(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     primary: str,
     secondary: str,
@@ -125,7 +125,7 @@ def merge_profiles(
 
 
 def merge_known(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     primary: str,
     secondary: str,
@@ -141,7 +141,7 @@ def merge_known(
         enqueue(conn, app_id, [ops.merge(primary, secondary)], now)
 
 
-def delete_person(conn: sqlite3.Connection, app_id: str, customer_id: str, now: float) -> None:
+def delete_person(conn: Connection, app_id: str, customer_id: str, now: float) -> None:
     """The profile goes: its devices become ``unregistered``, its anonymous ids are released,
     its metrics and events stay (in device counts) without a customer."""
     conn.execute(
@@ -163,7 +163,7 @@ def delete_person(conn: sqlite3.Connection, app_id: str, customer_id: str, now: 
 
 
 def set_suppressed(
-    conn: sqlite3.Connection, app_id: str, customer_id: str, suppressed: bool, now: float
+    conn: Connection, app_id: str, customer_id: str, suppressed: bool, now: float
 ) -> None:
     """Suppressed profiles get no test push by customer and leave segment exports."""
     ensure_profile(conn, app_id, customer_id, now)
@@ -174,12 +174,12 @@ def set_suppressed(
     enqueue(conn, app_id, [ops.suppress_person(customer_id, suppressed)], now)
 
 
-def require_profile(conn: sqlite3.Connection, app_id: str, customer_id: str) -> None:
+def require_profile(conn: Connection, app_id: str, customer_id: str) -> None:
     if not _profile_exists(conn, app_id, customer_id):
         raise NotFound(f"profile {customer_id!r} does not exist")
 
 
-def _profile_exists(conn: sqlite3.Connection, app_id: str, customer_id: str) -> bool:
+def _profile_exists(conn: Connection, app_id: str, customer_id: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
     ).fetchone()

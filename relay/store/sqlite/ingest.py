@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
+from relay.store.connection import Connection, Row
+from relay.store.dialect import dialect_of
 from relay.store.sqlite.attribution import ensure_person, linked_customer
 from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
 from relay.store.sqlite.outbox import enqueue
@@ -31,15 +32,15 @@ _NOBODY = Owner(None, None, None)
 _OWNER_COLUMNS = "id, customer_id, anonymous_id, status, replaced_by"
 
 
-def _owner(row: sqlite3.Row) -> Owner:
+def _owner(row: Row) -> Owner:
     return Owner(row["id"], row["customer_id"], row["anonymous_id"], row["status"] == "stale")
 
 
-def _is_replaced(row: sqlite3.Row) -> bool:
+def _is_replaced(row: Row) -> bool:
     return row["status"] == "replaced" and row["replaced_by"] is not None
 
 
-def resolve_device(conn: sqlite3.Connection, app_id: str, token: str) -> Owner:
+def resolve_device(conn: Connection, app_id: str, token: str) -> Owner:
     """The device a token reports for (following refreshes) and that device's profile."""
     for _ in range(_MAX_REPLACEMENT_HOPS):
         row = conn.execute(
@@ -54,12 +55,12 @@ def resolve_device(conn: sqlite3.Connection, app_id: str, token: str) -> Owner:
     return _NOBODY
 
 
-def resolve_devices(conn: sqlite3.Connection, app_id: str, tokens: set[str]) -> dict[str, Owner]:
+def resolve_devices(conn: Connection, app_id: str, tokens: set[str]) -> dict[str, Owner]:
     """`resolve_device` for many tokens: one query, then a hop per refreshed token."""
     owners = dict.fromkeys(tokens, _NOBODY)
     for row in conn.execute(
         f"SELECT token, {_OWNER_COLUMNS} FROM devices"
-        " WHERE app_id = ? AND token IN (SELECT value FROM json_each(?))",
+        f" WHERE app_id = ? AND token IN ({dialect_of(conn).values_of('text')})",
         (app_id, json.dumps(list(tokens))),
     ):
         token = row["token"]
@@ -68,39 +69,39 @@ def resolve_devices(conn: sqlite3.Connection, app_id: str, tokens: set[str]) -> 
 
 
 def _insert_new(
-    conn: sqlite3.Connection, table: str, sql: str, rows: Sequence[tuple[object, ...]]
+    conn: Connection, table: str, sql: str, rows: Sequence[tuple[object, ...]]
 ) -> tuple[int, int, int]:
-    """INSERT OR IGNORE ``rows``: (accepted, duplicates, seq before). The first copy wins.
+    """Insert ``rows`` but those already stored: (accepted, duplicates, seq before). The
+    first copy wins.
 
-    Rows this call inserted are exactly those with ``seq`` above the returned one: relay has
-    a single writer, and this runs inside its transaction.
+    Rows this call inserted are exactly those with ``seq`` above the returned one that this
+    transaction sees: on SQLite relay has a single writer; on PostgreSQL the transaction's
+    snapshot shows no row committed by another process after it began.
     """
     before = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()[0]
-    changes = conn.total_changes
-    conn.executemany(sql, rows)
-    accepted = conn.total_changes - changes
+    accepted = conn.executemany(sql, rows).rowcount
     return accepted, len(rows) - accepted, before
 
 
-def _touch_devices(conn: sqlite3.Connection, owners: Iterable[Owner], now: float) -> None:
+def _touch_devices(conn: Connection, owners: Iterable[Owner], now: float) -> None:
     """A metric is a sign of life: last_seen moves forward and a stale token is active again."""
     seen = [o.device_id for o in owners if o.device_id is not None]
     stale = [o.device_id for o in owners if o.stale]
     conn.execute(
-        "UPDATE devices SET last_seen = ? WHERE id IN (SELECT value FROM json_each(?))"
+        f"UPDATE devices SET last_seen = ? WHERE id IN ({dialect_of(conn).values_of()})"
         " AND last_seen < ?",
         (now, json.dumps(seen), now),
     )
     if stale:
         conn.execute(
             "UPDATE devices SET status = 'active'"
-            " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'stale'",
+            f" WHERE id IN ({dialect_of(conn).values_of()}) AND status = 'stale'",
             (json.dumps(stale),),
         )
 
 
 def ingest_metrics(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     metrics: list[NewMetric],
     received_at: float,
@@ -131,9 +132,9 @@ def ingest_metrics(
     accepted, duplicates, before = _insert_new(
         conn,
         "metrics",
-        "INSERT OR IGNORE INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
+        "INSERT INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
         " anonymous_id, delivery_id, occurred_at, received_at, action, deep_link, reason, source)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
     )
     _touch_devices(conn, owners.values(), received_at)
@@ -168,7 +169,7 @@ WHERE seq > ? AND delivery_id IS NOT NULL
 """
 
 
-def _consequences(conn: sqlite3.Connection, since_seq: int) -> tuple[list[ops.Op], set[str]]:
+def _consequences(conn: Connection, since_seq: int) -> tuple[list[ops.Op], set[str]]:
     """One pass over the metrics just stored that name a delivery (the others neither forward
     nor attribute): what Customer.io must hear, and the profiles that got an open or tap."""
     forward: list[ops.Op] = []
@@ -203,7 +204,7 @@ def _consequences(conn: sqlite3.Connection, since_seq: int) -> tuple[list[ops.Op
 
 
 def ingest_events(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     events: list[NewEvent],
     received_at: float,
@@ -237,9 +238,9 @@ def ingest_events(
     accepted, duplicates, before = _insert_new(
         conn,
         "events",
-        "INSERT OR IGNORE INTO events (app_id, client_id, name, original_name, token, device_id,"
+        "INSERT INTO events (app_id, client_id, name, original_name, token, device_id,"
         " customer_id, anonymous_id, occurred_at, received_at, properties)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
     )
     new_events = conn.execute(

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from relay.errors import Conflict, NotFound
 from relay.keys import KeyRecord
+from relay.store.connection import Connection
 
 
-def insert_key(conn: sqlite3.Connection, key: KeyRecord, secret_hash: str) -> None:
-    try:
-        conn.execute(
-            "INSERT INTO api_keys (id, app_id, role, name, secret_hash, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (key.id, key.app_id, key.role, key.name, secret_hash, key.created_at),
-        )
-    except sqlite3.IntegrityError:
-        raise Conflict("a key with this value is already registered") from None
+def insert_key(conn: Connection, key: KeyRecord, secret_hash: str) -> None:
+    inserted = conn.execute(
+        "INSERT INTO api_keys (id, app_id, role, name, secret_hash, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (key.id, key.app_id, key.role, key.name, secret_hash, key.created_at),
+    )
+    if inserted.rowcount == 0:
+        raise Conflict("a key with this value is already registered")
 
 
-def revoke_key(conn: sqlite3.Connection, key_id: str, now: float) -> None:
+def revoke_key(conn: Connection, key_id: str, now: float) -> None:
     cursor = conn.execute(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", (now, key_id)
     )
@@ -27,7 +25,7 @@ def revoke_key(conn: sqlite3.Connection, key_id: str, now: float) -> None:
         raise NotFound(f"no key with id {key_id!r}")
 
 
-def list_keys(conn: sqlite3.Connection) -> list[KeyRecord]:
+def list_keys(conn: Connection) -> list[KeyRecord]:
     return [
         KeyRecord(*row)
         for row in conn.execute(
@@ -37,7 +35,7 @@ def list_keys(conn: sqlite3.Connection) -> list[KeyRecord]:
     ]
 
 
-def find_active_key(conn: sqlite3.Connection, secret_hash: str) -> tuple[KeyRecord, str] | None:
+def find_active_key(conn: Connection, secret_hash: str) -> tuple[KeyRecord, str] | None:
     row = conn.execute(
         "SELECT id, app_id, role, name, created_at, revoked_at, secret_hash FROM api_keys"
         " WHERE secret_hash = ? AND revoked_at IS NULL",

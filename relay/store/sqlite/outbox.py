@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
 import msgspec
 
 from relay.forward.ops import Op
 from relay.forward.state import OutboxRow, OutboxStatus, Settlement
+from relay.store.connection import Connection
+from relay.store.dialect import dialect_of
 
 _json = msgspec.json.Encoder()
 
@@ -17,7 +18,7 @@ def _encode(payload: object) -> str:
     return _json.encode(payload).decode()
 
 
-def enqueue(conn: sqlite3.Connection, app_id: str, ops: Iterable[Op], now: float) -> None:
+def enqueue(conn: Connection, app_id: str, ops: Iterable[Op], now: float) -> None:
     conn.executemany(
         "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -25,7 +26,7 @@ def enqueue(conn: sqlite3.Connection, app_id: str, ops: Iterable[Op], now: float
     )
 
 
-def pending_window(conn: sqlite3.Connection, limit: int) -> list[OutboxRow]:
+def pending_window(conn: Connection, limit: int) -> list[OutboxRow]:
     """The oldest ``limit`` pending rows, in order: every row that could block a later one."""
     return [
         OutboxRow(*row)
@@ -37,10 +38,10 @@ def pending_window(conn: sqlite3.Connection, limit: int) -> list[OutboxRow]:
     ]
 
 
-def settle(conn: sqlite3.Connection, settlement: Settlement) -> None:
+def settle(conn: Connection, settlement: Settlement) -> None:
     """Record one send's outcome: delivered rows go, retried rows wait, dead rows stay dead."""
     conn.execute(
-        "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))",
+        f"DELETE FROM outbox WHERE seq IN ({dialect_of(conn).values_of()})",
         (_encode(settlement.delivered),),
     )
     conn.executemany(
@@ -55,7 +56,7 @@ def settle(conn: sqlite3.Connection, settlement: Settlement) -> None:
     )
 
 
-def status(conn: sqlite3.Connection, app_id: str | None, now: float) -> OutboxStatus:
+def status(conn: Connection, app_id: str | None, now: float) -> OutboxStatus:
     scope, args = ("app_id = ? AND ", (app_id,)) if app_id else ("", ())
     counts = dict(
         conn.execute(
@@ -78,7 +79,7 @@ def status(conn: sqlite3.Connection, app_id: str | None, now: float) -> OutboxSt
     )
 
 
-def replay(conn: sqlite3.Connection, app_id: str | None, now: float) -> int:
+def replay(conn: Connection, app_id: str | None, now: float) -> int:
     """Dead rows back to pending, as if new (a fresh give-up horizon)."""
     scope, args = ("app_id = ? AND ", (app_id,)) if app_id else ("", ())
     cursor = conn.execute(
@@ -89,9 +90,29 @@ def replay(conn: sqlite3.Connection, app_id: str | None, now: float) -> int:
     return cursor.rowcount
 
 
-def is_test_delivery(conn: sqlite3.Connection, delivery_id: str) -> bool:
+def is_test_delivery(conn: Connection, delivery_id: str) -> bool:
     """relay's own QA deliveries stay local: Customer.io does not know their ids."""
     found = conn.execute(
         "SELECT 1 FROM test_deliveries WHERE delivery_id = ?", (delivery_id,)
     ).fetchone()
     return found is not None
+
+
+def hold_lease(conn: Connection, holder: str, now: float, expires_at: float) -> bool:
+    """Take or renew the forwarder lease for ``holder``; False while another holds it."""
+    held = conn.execute(
+        "INSERT INTO forwarder_lease (name, holder, expires_at) VALUES ('outbox', ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+        " expires_at = excluded.expires_at"
+        " WHERE forwarder_lease.holder = excluded.holder OR forwarder_lease.expires_at <= ?"
+        " RETURNING holder",
+        (holder, expires_at, now),
+    ).fetchone()
+    return held is not None
+
+
+def release_lease(conn: Connection, holder: str) -> None:
+    conn.execute(
+        "UPDATE forwarder_lease SET expires_at = 0 WHERE name = 'outbox' AND holder = ?",
+        (holder,),
+    )

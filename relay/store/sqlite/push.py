@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from ulid import ULID
@@ -10,6 +9,7 @@ from ulid import ULID
 from relay.errors import NotFound, ValidationFailed
 from relay.models.common import Counts
 from relay.models.push import DeliveryTrace, TimelineEntry
+from relay.store.connection import Connection, Row
 from relay.store.sqlite.devices import device_changes
 from relay.store.sqlite.outbox import enqueue
 from relay.store.sqlite.records import DEVICE_COLUMNS, fetch_device
@@ -25,14 +25,14 @@ class PushTarget:
     push_enabled: bool
 
 
-def _target(row: sqlite3.Row) -> PushTarget:
+def _target(row: Row) -> PushTarget:
     return PushTarget(
         row["token"], row["platform"], row["environment"], row["status"], bool(row["push_enabled"])
     )
 
 
 def push_targets(
-    conn: sqlite3.Connection, app_id: str, token: str | None, customer_id: str | None
+    conn: Connection, app_id: str, token: str | None, customer_id: str | None
 ) -> list[PushTarget]:
     """The device of ``token``, or every device of ``customer_id``; 404 if unknown."""
     if token is not None:
@@ -59,7 +59,7 @@ def push_targets(
 
 
 def record_test_delivery(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     delivery_id: str,
     title: str | None,
@@ -75,16 +75,14 @@ def record_test_delivery(
 
 
 def record_sent(
-    conn: sqlite3.Connection, app_id: str, delivery_id: str, tokens: list[str], now: float
+    conn: Connection, app_id: str, delivery_id: str, tokens: list[str], now: float
 ) -> None:
     """A ``sent`` metric per device, on the profile each has now."""
     for token in tokens:
         _record_sent(conn, app_id, delivery_id, token, now)
 
 
-def _record_sent(
-    conn: sqlite3.Connection, app_id: str, delivery_id: str, token: str, now: float
-) -> None:
+def _record_sent(conn: Connection, app_id: str, delivery_id: str, token: str, now: float) -> None:
     device = fetch_device(conn, app_id, token)
     conn.execute(
         "INSERT INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
@@ -105,7 +103,7 @@ def _record_sent(
 
 
 def invalidate_device(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     token: str,
     reason: str,
@@ -131,7 +129,7 @@ def invalidate_device(
 
 
 def mark_stale(
-    conn: sqlite3.Connection, cutoff: float, after_id: int, limit: int
+    conn: Connection, cutoff: float, after_id: int, limit: int
 ) -> tuple[int, int | None]:
     """Active tokens unseen since ``cutoff`` become ``stale`` (any app), among the ``limit``
     devices after ``after_id``: (how many, the last id looked at, None past the last device).
@@ -140,7 +138,7 @@ def mark_stale(
     to move its entry), and no write transaction long enough to stall ingest.
     """
     last_id = conn.execute(
-        "SELECT max(id) FROM (SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT ?)",
+        "SELECT max(id) FROM (SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT ?) AS chunk",
         (after_id, limit),
     ).fetchone()[0]
     if last_id is None:
@@ -156,7 +154,7 @@ def mark_stale(
 _FUNNEL_METRICS = ("sent", "delivered", "opened", "tapped", "deep_link_failed", "converted")
 
 
-def delivery_trace(conn: sqlite3.Connection, app_id: str, delivery_id: str) -> DeliveryTrace:
+def delivery_trace(conn: Connection, app_id: str, delivery_id: str) -> DeliveryTrace:
     rows = conn.execute(
         "SELECT occurred_at, metric, token, customer_id, action, deep_link, reason, source"
         " FROM metrics WHERE app_id = ? AND delivery_id = ? ORDER BY occurred_at, seq",

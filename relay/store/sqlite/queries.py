@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from relay.errors import NotFound
 from relay.models.devices import DeviceDetail
 from relay.models.identity import Profile
+from relay.store.connection import Connection
 from relay.store.sqlite.records import (
     DEVICE_COLUMNS,
     METRIC_COLUMNS,
@@ -21,7 +21,7 @@ from relay.timeutil import format_timestamp
 RECENT_METRICS = 50
 
 
-def device_detail(conn: sqlite3.Connection, app_id: str, token: str) -> DeviceDetail:
+def device_detail(conn: Connection, app_id: str, token: str) -> DeviceDetail:
     row = fetch_device(conn, app_id, token)
     if row is None:
         raise NotFound(f"device {token!r} is not registered")
@@ -35,7 +35,7 @@ def device_detail(conn: sqlite3.Connection, app_id: str, token: str) -> DeviceDe
     return DeviceDetail(**fields, recent_metrics=[metric_view(m) for m in recent])
 
 
-def device_status(conn: sqlite3.Connection, app_id: str, token: str) -> str:
+def device_status(conn: Connection, app_id: str, token: str) -> str:
     row = fetch_device(conn, app_id, token)
     if row is None:
         raise NotFound(f"device {token!r} is not registered")
@@ -43,7 +43,7 @@ def device_status(conn: sqlite3.Connection, app_id: str, token: str) -> str:
 
 
 def profile(
-    conn: sqlite3.Connection, app_id: str, customer_id: str, conversion_events: tuple[str, ...]
+    conn: Connection, app_id: str, customer_id: str, conversion_events: tuple[str, ...]
 ) -> Profile:
     row = conn.execute(
         "SELECT email, attributes, suppressed FROM profiles WHERE app_id = ? AND customer_id = ?",
@@ -96,5 +96,5 @@ def profile(
     )
 
 
-def ping(conn: sqlite3.Connection) -> None:
+def ping(conn: Connection) -> None:
     conn.execute("SELECT 1").fetchone()

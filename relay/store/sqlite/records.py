@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from relay.models.common import Counts
 from relay.models.devices import Device, MetricView
+from relay.store.connection import Connection, Row
 from relay.timeutil import format_timestamp
 
 DEVICE_COLUMNS = (
@@ -20,16 +20,16 @@ METRIC_COLUMNS = (
 )
 
 
-def fetch_device(conn: sqlite3.Connection, app_id: str, token: str) -> sqlite3.Row | None:
-    # fetchone() is typed Any; engine.configure() sets row_factory = sqlite3.Row on every
-    # connection, so a row is a sqlite3.Row.
-    row: sqlite3.Row | None = conn.execute(
+def fetch_device(conn: Connection, app_id: str, token: str) -> Row | None:
+    # fetchone() is typed Any; engine.configure() sets row_factory = Row on every
+    # connection, so a row is a Row.
+    row: Row | None = conn.execute(
         f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND token = ?", (app_id, token)
     ).fetchone()
     return row
 
 
-def counts_from(rows: list[sqlite3.Row]) -> Counts:
+def counts_from(rows: list[Row]) -> Counts:
     counts = Counts()
     for metric, count in rows:
         if hasattr(counts, metric):
@@ -37,7 +37,7 @@ def counts_from(rows: list[sqlite3.Row]) -> Counts:
     return counts
 
 
-def device_counts(conn: sqlite3.Connection, device_id: int) -> Counts:
+def device_counts(conn: Connection, device_id: int) -> Counts:
     return counts_from(
         conn.execute(
             "SELECT metric, count(*) FROM metrics WHERE device_id = ? GROUP BY metric",
@@ -46,7 +46,7 @@ def device_counts(conn: sqlite3.Connection, device_id: int) -> Counts:
     )
 
 
-def device_model(conn: sqlite3.Connection, row: sqlite3.Row) -> Device:
+def device_model(conn: Connection, row: Row) -> Device:
     return Device(
         token=row["token"],
         app_id=row["app_id"],
@@ -71,7 +71,7 @@ def device_model(conn: sqlite3.Connection, row: sqlite3.Row) -> Device:
     )
 
 
-def metric_view(row: sqlite3.Row) -> MetricView:
+def metric_view(row: Row) -> MetricView:
     return MetricView(
         id=row["client_id"],
         metric=row["metric"],

@@ -4,16 +4,16 @@ as data, kept (tokens masked) so that its 200 still means committed somewhere.""
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from relay.models.rejected import RejectedItem
 from relay.redact import mask_tokens
+from relay.store.connection import Connection
 from relay.timeutil import format_timestamp
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     at: float,
     where: tuple[str, str],
@@ -29,7 +29,7 @@ def record(
     )
 
 
-def newest(conn: sqlite3.Connection, app_id: str, limit: int) -> list[RejectedItem]:
+def newest(conn: Connection, app_id: str, limit: int) -> list[RejectedItem]:
     rows = conn.execute(
         "SELECT at, surface, path, reason, message, item FROM rejected_items"
         " WHERE app_id = ? ORDER BY id DESC LIMIT ?",

@@ -18,44 +18,54 @@ before the horizon, i.e. when its fact is certainly older than the horizon (and 
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 
 from relay.forward import ops
 from relay.retention import FactKind
+from relay.store.connection import Connection
+from relay.store.dialect import Dialect, dialect_of
+
 
 # A forwarded fact's time, and what kind of fact it is (NULL: not a fact).
-_FACT_KIND = """
+def _fact_kind(d: Dialect) -> str:
+    def field(*path: str) -> str:
+        return d.json_text("payload", *path)
+
+    return f"""
 CASE
     WHEN endpoint = :batch AND lane LIKE 'token:%'
-        AND json_extract(payload, '$.type') = 'delivery'
-        AND json_extract(payload, '$.action') = 'event' THEN 'metrics'
+        AND {field("type")} = 'delivery'
+        AND {field("action")} = 'event' THEN 'metrics'
     WHEN NOT (
         (endpoint = :batch AND lane LIKE 'person:%'
-            AND json_extract(payload, '$.type') = 'person'
-            AND json_extract(payload, '$.action') = 'event')
+            AND {field("type")} = 'person'
+            AND {field("action")} = 'event')
         OR (endpoint = :v1_events
-            AND coalesce(json_extract(payload, '$.type'), 'event') = 'event')
+            AND coalesce({field("type")}, 'event') = 'event')
     ) THEN NULL
-    WHEN json_extract(payload, '$.name') IN (:tapped_event, :link_failed_event)
-        AND coalesce(json_extract(payload, '$.attributes.delivery_id'),
-            json_extract(payload, '$.data.delivery_id')) IS NOT NULL
-        AND coalesce(json_extract(payload, '$.attributes.token'),
-            json_extract(payload, '$.data.token')) IS NOT NULL THEN 'metrics'
+    WHEN {field("name")} IN (:tapped_event, :link_failed_event)
+        AND coalesce({field("attributes", "delivery_id")},
+            {field("data", "delivery_id")}) IS NOT NULL
+        AND coalesce({field("attributes", "token")},
+            {field("data", "token")}) IS NOT NULL THEN 'metrics'
     ELSE 'events'
 END
 """
 
-_EXPIRE_CHUNK = f"""
+
+@functools.cache
+def _expire_chunk(d: Dialect) -> str:
+    return f"""
 DELETE FROM outbox
 WHERE seq > :after AND seq <= :upto
-    AND json_extract(payload, '$.timestamp') + 1 <= CASE ({_FACT_KIND})
-        WHEN 'metrics' THEN :metrics_before
-        WHEN 'events' THEN :events_before
+    AND {d.json_number("payload", "timestamp")} + 1 <= CASE ({_fact_kind(d)})
+        WHEN 'metrics' THEN CAST(:metrics_before AS double precision)
+        WHEN 'events' THEN CAST(:events_before AS double precision)
     END
 """
 
 
-def delete_older(conn: sqlite3.Connection, table: FactKind, before: float, limit: int) -> int:
+def delete_older(conn: Connection, table: FactKind, before: float, limit: int) -> int:
     """Delete up to ``limit`` rows of ``table`` that occurred before ``before``; how many."""
     cursor = conn.execute(
         f"DELETE FROM {table} WHERE seq IN"
@@ -65,13 +75,13 @@ def delete_older(conn: sqlite3.Connection, table: FactKind, before: float, limit
     return cursor.rowcount
 
 
-def delete_counters(conn: sqlite3.Connection, before: float) -> None:
+def delete_counters(conn: Connection, before: float) -> None:
     """The data-health counters of hours before ``before``: they describe nothing kept."""
     conn.execute("DELETE FROM data_health_counts WHERE hour < ?", (before,))
 
 
 def expire_outbox(
-    conn: sqlite3.Connection,
+    conn: Connection,
     metrics_before: float | None,
     events_before: float | None,
     after_seq: int,
@@ -80,13 +90,13 @@ def expire_outbox(
     """Expire what the next ``limit`` outbox items after ``after_seq`` forward of facts past
     their horizon (None: that kind is kept forever). (expired, where to go on; None: done)."""
     upto = conn.execute(
-        "SELECT max(seq) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)",
+        "SELECT max(seq) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?) AS chunk",
         (after_seq, limit),
     ).fetchone()[0]
     if upto is None:
         return 0, None
     cursor = conn.execute(
-        _EXPIRE_CHUNK,
+        _expire_chunk(dialect_of(conn)),
         {
             "after": after_seq,
             "upto": upto,

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import replace
 
 from relay.forward import ops
 from relay.segments.query import SegmentQuery
+from relay.store.connection import Connection
+from relay.store.dialect import dialect_of
 from relay.store.sqlite.outbox import enqueue
+from relay.store.sqlite.segment_sql import segment_sql
 
 # Customer.io's manual-segment endpoints take a list of ids; stay well inside what it accepts.
 IDS_PER_REQUEST = 1000
 
 
 def sync_members(
-    conn: sqlite3.Connection,
+    conn: Connection,
     app_id: str,
     segment: str,
     query: SegmentQuery,
@@ -22,12 +25,13 @@ def sync_members(
 ) -> tuple[int, int]:
     """Diff the segment's members now against the last sync; enqueue the changes."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS current_members (customer_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM temp.current_members")
-    conn.execute(f"INSERT INTO temp.current_members {query.sql}", query.params)
+    conn.execute("DELETE FROM current_members")
+    sql = segment_sql(replace(query, columns=("customer_id",)), dialect_of(conn))
+    conn.execute(f"INSERT INTO current_members {sql}", query.params)
     added = [
         row[0]
         for row in conn.execute(
-            "SELECT customer_id FROM temp.current_members WHERE customer_id NOT IN"
+            "SELECT customer_id FROM current_members WHERE customer_id NOT IN"
             " (SELECT customer_id FROM segment_members WHERE app_id = ? AND segment = ?)"
             " ORDER BY customer_id",
             (app_id, segment),
@@ -37,7 +41,7 @@ def sync_members(
         row[0]
         for row in conn.execute(
             "SELECT customer_id FROM segment_members WHERE app_id = ? AND segment = ?"
-            " AND customer_id NOT IN (SELECT customer_id FROM temp.current_members)"
+            " AND customer_id NOT IN (SELECT customer_id FROM current_members)"
             # a profile merged away since: telling Customer.io would recreate the person
             " AND customer_id IN (SELECT customer_id FROM profiles WHERE app_id = ?)"
             " ORDER BY customer_id",
@@ -47,10 +51,10 @@ def sync_members(
     conn.execute("DELETE FROM segment_members WHERE app_id = ? AND segment = ?", (app_id, segment))
     conn.execute(
         "INSERT INTO segment_members (app_id, segment, customer_id)"
-        " SELECT ?, ?, customer_id FROM temp.current_members",
+        " SELECT ?, ?, customer_id FROM current_members",
         (app_id, segment),
     )
-    conn.execute("DELETE FROM temp.current_members")
+    conn.execute("DELETE FROM current_members")
     if customerio_segment_id is None:
         attribute = f"relay_{segment}"
         changes = [ops.person_attributes(c, {attribute: True}, now) for c in added]

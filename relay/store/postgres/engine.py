@@ -1,0 +1,333 @@
+"""PostgreSQL connections: one group-committing writer per process, a pool of readers.
+
+The same jobs as on SQLite (``fn(conn) -> result``, see relay/store/sqlite/engine.py) run
+here on a `PgConnection`, in threads: one writer thread commits whatever jobs are queued in
+one transaction (each inside a SAVEPOINT, so one failing job rolls back alone), and the
+callers hear back only after COMMIT. Several relay processes write to one database at once,
+so the writer's transactions are SERIALIZABLE: PostgreSQL then guarantees that the result is
+the one some serial order of the batches would give — the same guarantee SQLite's single
+writer gives — and a batch that loses a conflict is rolled back and run again (its jobs are
+pure functions of the database, so running one again is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from relay.errors import CannotStart, Unavailable
+from relay.store.postgres.connection import PgConnection, Row
+from relay.store.postgres.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Job = Callable[[PgConnection], Any]
+WriteObserver = Callable[[int, float], None]
+
+MAX_JOBS_PER_COMMIT = 512
+MAX_CONFLICT_RETRIES = 12
+PROBE_INTERVAL_S = 1.0
+CONNECT_TIMEOUT_S = 5
+# A serialization failure or a deadlock: the batch lost a race with another process.
+_CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+
+
+class _Conflict(Exception):
+    pass
+
+
+def fault_of(exc: BaseException) -> str | None:
+    """The storage fault ``exc`` stands for (the database's, not the job's), or None."""
+    if isinstance(exc, pg_errors.DiskFull | pg_errors.OutOfMemory):
+        return "disk full"
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return "read-only"
+    if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
+        return "locked"
+    if isinstance(exc, pg_errors.AdminShutdown | pg_errors.CannotConnectNow):
+        return "database shutting down"
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return f"database unreachable ({str(exc).strip().splitlines()[0] if str(exc) else exc})"
+    return None
+
+
+def _connect(url: str) -> PgConnection:
+    raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    return PgConnection(raw)
+
+
+def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+    try:
+        for job in jobs:
+            conn.execute("SAVEPOINT job")
+            try:
+                outcomes.append((True, job(conn)))
+            except _CONFLICTS as exc:
+                raise _Conflict() from exc
+            except Exception as exc:
+                if fault_of(exc) is not None:
+                    raise
+                conn.execute("ROLLBACK TO SAVEPOINT job")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE SAVEPOINT job")
+        try:
+            conn.execute("COMMIT")
+        except _CONFLICTS as exc:
+            raise _Conflict() from exc
+    except BaseException:
+        if conn.in_transaction and not conn.raw.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _commit_with_retries(conn: PgConnection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    for attempt in range(MAX_CONFLICT_RETRIES):
+        try:
+            return _commit_batch(conn, jobs)
+        except _Conflict:
+            # Back off a little, at random, so two processes do not collide again in step.
+            time.sleep(random.uniform(0, 0.002 * 2**attempt))
+    raise Unavailable("storage: too many write conflicts with other relay processes; retry")
+
+
+@dataclass(slots=True)
+class _Pending:
+    job: Job
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class PgEngine:
+    """Owns the PostgreSQL connections of one relay process."""
+
+    url: str
+    pool_size: int = 10
+    on_commit: WriteObserver | None = None
+    fault: str | None = None
+    _writer: PgConnection | None = None
+    _write_thread: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="relay-pg-writer")
+    )
+    _read_threads: ThreadPoolExecutor | None = None
+    _readers: asyncio.Queue[PgConnection] = field(default_factory=asyncio.Queue)
+    _all_readers: list[PgConnection] = field(default_factory=list)
+    _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
+    _task: asyncio.Task[None] | None = None
+    _accepting: bool = False
+
+    async def open(self) -> None:
+        """Connect, apply migrations (one process at a time), start the writer loop."""
+        try:
+            self._writer = await self._in_writer(lambda: _connect(self.url))
+            await self._in_writer(lambda: apply_migrations(self._conn()))
+            readers = max(1, self.pool_size - 1)
+            self._read_threads = ThreadPoolExecutor(readers, thread_name_prefix="relay-pg-read")
+            for _ in range(readers):
+                reader = await self._in_reader(lambda: _connect(self.url))
+                self._all_readers.append(reader)
+                self._readers.put_nowait(reader)
+        except psycopg.Error as exc:
+            await self.close()
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise CannotStart(f"{_safe(self.url)}: {first_line}") from None
+        except BaseException:
+            await self.close()
+            raise
+        self._accepting = True
+        self._task = asyncio.create_task(self._write_loop(), name="relay-pg-writer")
+
+    def _conn(self) -> PgConnection:
+        if self._writer is None:
+            raise Unavailable("storage is closed")
+        return self._writer
+
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._write_thread, fn)
+
+    async def _in_reader(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._read_threads, fn)
+
+    async def close(self) -> None:
+        """Commit everything already submitted, then close every connection."""
+        self._accepting = False
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+        for conn in [*self._all_readers, *([self._writer] if self._writer else [])]:
+            with contextlib.suppress(psycopg.Error):
+                conn.raw.close()
+        self._all_readers.clear()
+        self._readers = asyncio.Queue()
+        self._writer = None
+        if self._read_threads is not None:
+            self._read_threads.shutdown(wait=False)
+            self._read_threads = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._accepting and self._task is not None and not self._task.done()
+
+    async def write(self, job: Callable[[PgConnection], T]) -> T:
+        """Run ``job`` in a group-committed transaction; returns once it is committed."""
+        if not self.is_open:
+            raise Unavailable("storage is not accepting writes (starting or shutting down)")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(job, future))
+        return await future
+
+    async def read(self, query: Callable[[PgConnection], T]) -> T:
+        """Run ``query`` on a reader connection (each statement sees committed data)."""
+        if not self._all_readers:
+            raise Unavailable("storage is closed")
+        reader = await self._readers.get()
+        try:
+            return await self._in_reader(lambda: query(reader))
+        except psycopg.Error as exc:
+            fault = fault_of(exc)
+            if fault is None:
+                raise
+            await self._replace_reader(reader)
+            reader = None  # type: ignore[assignment]
+            raise Unavailable(f"storage read failed: {fault}; retry") from exc
+        finally:
+            if reader is not None:
+                self._readers.put_nowait(reader)
+
+    async def read_point(self, query: Callable[[PgConnection], T]) -> T:
+        return await self.read(query)
+
+    async def _replace_reader(self, broken: PgConnection) -> None:
+        with contextlib.suppress(psycopg.Error):
+            broken.raw.close()
+        try:
+            fresh = await self._in_reader(lambda: _connect(self.url))
+        except psycopg.Error:
+            fresh = broken  # still broken: the next read tries to reconnect again
+        self._all_readers = [fresh if r is broken else r for r in self._all_readers]
+        self._readers.put_nowait(fresh)
+
+    async def stream(
+        self, sql: str, params: dict[str, Any], chunk: int = 1000
+    ) -> AsyncIterator[list[Row]]:
+        """Rows of ``sql`` in chunks from one snapshot, through a server-side cursor: only
+        ``chunk`` rows are in memory at a time, however large the result."""
+        if not self._all_readers:
+            raise Unavailable("storage is closed")
+        reader = await self._readers.get()
+
+        def start() -> None:
+            reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            reader.execute(f"DECLARE relay_stream NO SCROLL CURSOR FOR {sql}", params)
+
+        def fetch() -> list[Row]:
+            return reader.execute(f"FETCH FORWARD {int(chunk)} FROM relay_stream").fetchall()
+
+        def finish() -> None:
+            with contextlib.suppress(psycopg.Error):
+                reader.execute("ROLLBACK")  # closes the cursor too
+
+        try:
+            await self._in_reader(start)
+            while rows := await self._in_reader(fetch):
+                yield rows
+        finally:
+            await self._in_reader(finish)
+            self._readers.put_nowait(reader)
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            if self.fault is not None:
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), PROBE_INTERVAL_S)
+                except TimeoutError:
+                    await self._probe()
+                    continue
+            else:
+                first = await self._queue.get()
+            batch: list[_Pending] = []
+            if first is None:
+                stopping = True
+            else:
+                batch.append(first)
+            while len(batch) < MAX_JOBS_PER_COMMIT and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._commit(batch)
+
+    async def _probe(self) -> None:
+        """Reconnect the writer and try the smallest write; on success the fault is over."""
+
+        def probe() -> None:
+            if self._writer is None or self._writer.raw.closed or self._writer.raw.broken:
+                self._writer = _connect(self.url)
+            self._writer.execute("SELECT 1")
+
+        try:
+            await self._in_writer(probe)
+        except psycopg.Error as exc:
+            self.fault = fault_of(exc) or f"write failed: {exc}"
+            return
+        log.warning("storage takes writes again (was: %s)", self.fault)
+        self.fault = None
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        if self.fault is not None:
+            await self._probe()
+        started = time.perf_counter()
+        jobs = [p.job for p in batch]
+        try:
+            outcomes = await self._in_writer(lambda: _commit_with_retries(self._conn(), jobs))
+        except Exception as exc:
+            fault = fault_of(exc)
+            if isinstance(exc, Unavailable):
+                reason = str(exc)
+            else:
+                if fault != self.fault:
+                    log.error("storage cannot commit (%s): %s", fault or "unexpected", exc)
+                self.fault = fault or f"write failed: {exc}"
+                reason = f"storage cannot commit: {self.fault}; retry"
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(Unavailable(reason))
+            return
+        self.fault = None
+        if self.on_commit is not None:
+            self.on_commit(len(batch), time.perf_counter() - started)
+        for pending, (ok, value) in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if ok:
+                pending.future.set_result(value)
+            else:
+                pending.future.set_exception(value)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}@{host}"
