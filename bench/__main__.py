@@ -2,7 +2,9 @@
 [--profile] [--clients N]; ``python -m bench crash [--kills N] [--slow]`` (SIGKILL under load);
 ``python -m bench soak [--minutes M]`` (RSS and outbox over time);
 ``python -m bench plan-cost [--rounds N]`` (the tracking-plan checks' cost on event ingest);
-``python -m bench dashboard [--size smoke|quick|full]`` (server time of every /ui/ page)."""
+``python -m bench dashboard [--size smoke|quick|full]`` (server time of every /ui/ page);
+``python -m bench scale_out [--size quick|full] [--smoke] [--processes 1,2]`` (ingest with N relay
+processes on one PostgreSQL database; needs a PostgreSQL server, so not part of ``all``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import time
 from bench.common import data_dir, machine
 
 BENCHMARKS = ("ingest", "forward", "export", "memory", "scaling")
+NEEDS_POSTGRES = ("scale_out",)  # run by name only: `all` needs no PostgreSQL server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         description="relay's benchmarks; each prints its figures, baseline ratios and targets."
         " `python -m bench generate OUT.db --profiles N --metrics M` writes a dataset.",
     )
-    parser.add_argument("benchmark", choices=(*BENCHMARKS, "all"))
+    parser.add_argument("benchmark", choices=(*BENCHMARKS, *NEEDS_POSTGRES, "all"))
     parser.add_argument("--size", choices=("quick", "full"), default="quick")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds each")
     parser.add_argument(
@@ -55,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         "--clients",
         type=int,
         help="ingest: concurrent load-generator clients (default: the size's, 16 at quick/full)",
+    )
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="scale_out: relay process counts to measure, comma-separated (default 1,2)",
     )
     args = parser.parse_args(argv)
     size = "smoke" if args.smoke else args.size
@@ -70,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             options["profile"] = args.profile
         if name == "ingest" and args.clients:
             options["clients"] = args.clients
+        if name == "scale_out":
+            options["processes"] = args.processes
         report = module.run(size, **options)
         saved = report.save(size if "clients" not in options else f"{size}-c{args.clients}")
         print(f"  ({name} took {time.monotonic() - started:.0f}s; results in {saved})")

@@ -100,13 +100,19 @@ def wait_ready(
 
 @dataclass
 class Relay:
-    """``python -m relay serve`` on CPU 0 with its own config, database and log file."""
+    """``python -m relay serve`` on CPU 0 with its own config, database and log file.
+
+    ``storage_url`` (e.g. a ``postgresql://`` URL) replaces the ``sqlite:///{db}`` URL;
+    ``cpu=None`` leaves the process unpinned.
+    """
 
     db: Path
     workdir: Path
     extra_config: str = ""
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
+    storage_url: str = ""
+    cpu: int | None = RELAY_CPU
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -123,13 +129,15 @@ class Relay:
         config = self.workdir / "relay.toml"
         config.write_text(
             f'[server]\nlisten = "127.0.0.1:{self.port}"\nshutdown_timeout_seconds = 60\n\n'
-            f'[storage]\nurl = "sqlite:///{self.db}"\n\n{self.extra_config}',
+            f'[storage]\nurl = "{self.storage_url or f"sqlite:///{self.db}"}"\n\n'
+            f"{self.extra_config}",
             encoding="utf-8",
         )
         log = self.workdir / "relay.log"
+        command = [PY, "-m", "relay", "serve", "--config", str(config)]
         with open(log, "ab") as sink:
             self.process = subprocess.Popen(
-                pinned(RELAY_CPU, [PY, "-m", "relay", "serve", "--config", str(config)]),
+                command if self.cpu is None else pinned(self.cpu, command),
                 cwd=self.workdir,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

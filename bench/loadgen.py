@@ -71,9 +71,10 @@ async def closed_loop(
                     duplicates += answer.get("duplicates", 0)
                     rejected += len(answer.get("rejected", ()))
 
-        cpu0, started = _cpu(), time.perf_counter()
+        cpu0, started, wall_start = _cpu(), time.perf_counter(), time.time()
         await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - started
+        wall_end = time.time()
         cpu = _cpu() - cpu0
     latencies.sort()
 
@@ -94,6 +95,8 @@ async def closed_loop(
         "p99_ms": pct(99),
         "max_ms": latencies[-1],
         "client_cpu_util": cpu / elapsed,
+        "wall_start": wall_start,
+        "wall_end": wall_end,
     }
 
 
@@ -173,6 +176,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--prefix", default="run")
     parser.add_argument("--timestamp", type=float, default=None)
+    parser.add_argument(
+        "--start-at",
+        type=float,
+        default=None,
+        help="metrics: wait until this Unix time (after encoding the bodies) before sending,"
+        " so that several load generators start together",
+    )
     args = parser.parse_args()
     timestamp = args.timestamp if args.timestamp is not None else time.time()
 
@@ -183,6 +193,8 @@ def main() -> None:
         requests = metric_requests(
             args.path, tokens, args.count, args.batch, args.prefix, timestamp
         )
+        if args.start_at is not None:
+            time.sleep(max(0.0, args.start_at - time.time()))
         result = asyncio.run(closed_loop(args.url, requests, args.clients, args.key))
     elif args.mode == "devices":
         requests = [

@@ -31,11 +31,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of the SQLite engine itself (its files, mounts, backup) are deselected, not
-    skipped, on PostgreSQL: they ran in the SQLite pass."""
-    if engines.engine == "sqlite":
-        return
-    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    """Tests of one engine only (the SQLite engine's files, mounts and backup; several relay
+    processes on one PostgreSQL database) are deselected, not skipped, in the other pass."""
+    other = "postgresql_only" if engines.engine == "sqlite" else "sqlite_only"
+    kept = [item for item in items if item.get_closest_marker(other) is None]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
