@@ -1,5 +1,11 @@
-"""``python -m bench crash [--kills 20] [--clients 4] [--slow]``: SIGKILL relay again and again
-under continuous ingest, then count what happened to every event a client sent.
+"""``python -m bench crash [--kills 20] [--clients 4] [--slow] [--postgresql URL --instances 2]``:
+SIGKILL relay again and again under continuous ingest, then count what happened to every event
+a client sent.
+
+With ``--postgresql`` (an admin URL; the database ``relay_bench_crash`` is created afresh) and
+``--instances N``, N relay processes share one PostgreSQL database; each kill takes one of them
+(in turn) and restarts it, and a client whose process is down sends to the next one, as a load
+balancer would. Their forwarder lease is 2 s, so a killed forwarder's turn passes quickly.
 
 Clients send conversion events (each with a unique id and ``properties.seq``) to
 ``POST /v1/events``; a request that fails (relay killed under it) is sent again, same ids, until
@@ -35,38 +41,51 @@ from bench.common import Relay
 from relay_fakes.fake_customerio import FakeCustomerIO, Reply
 
 SITE_ID, API_KEY = "crash-site", "crash-key"
+DATABASE = "relay_bench_crash"
 
 
-async def run(kills: int, clients: int, slow: bool, interval: float) -> int:
+async def run(
+    kills: int, clients: int, slow: bool, interval: float, postgresql: str, instances: int
+) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="relay-crash-"))
+    storage_url = fresh_database(postgresql) if postgresql else ""
     async with FakeCustomerIO(site_id=SITE_ID, api_key=API_KEY, validate=False) as fake:
         if slow:
             fake.script(*(Reply(delay=random.uniform(0.2, 0.5)) for _ in range(100_000)))
-        relay = forwarding_relay(workdir, fake, retry_max_seconds=1)
-        await asyncio.to_thread(relay.start)
-        key = await asyncio.to_thread(create_key, relay)
+        relays = []
+        for n in range(instances):
+            (workdir / f"r{n}").mkdir()
+            relays.append(forwarding_relay(workdir / f"r{n}", fake, 1, storage_url))
+        key = await asyncio.to_thread(create_key, relays[0])
+        for relay in relays:
+            await asyncio.to_thread(relay.start)
         acknowledged: set[str] = set()
         stop = asyncio.Event()
         async with aiohttp.ClientSession() as session:
             senders = [
-                asyncio.create_task(send(session, relay, key, n, acknowledged, stop))
+                asyncio.create_task(send(session, relays, key, n, acknowledged, stop))
                 for n in range(clients)
             ]
             for kill in range(kills):
                 await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+                relay = relays[kill % instances]
                 relay.process.kill()  # type: ignore[union-attr]
                 relay.process.wait()  # type: ignore[union-attr]
                 relay.process = None
-                print(f"kill {kill + 1}/{kills}: {len(acknowledged)} acknowledged so far")
+                print(
+                    f"kill {kill + 1}/{kills} (process {kill % instances}):"
+                    f" {len(acknowledged)} acknowledged so far"
+                )
                 await asyncio.to_thread(relay.start)
             stop.set()
             await asyncio.gather(*senders)
             if slow:
                 fake.clear_script()  # answer the drain quickly
             started = time.monotonic()
-            while await pending(session, relay, key) and time.monotonic() - started < 300:  # noqa: ASYNC110 - polls relay over HTTP
+            while await pending(session, relays[0], key) and time.monotonic() - started < 300:  # noqa: ASYNC110 - polls relay over HTTP
                 await asyncio.sleep(0.5)
-        await asyncio.to_thread(relay.stop)
+        for relay in relays:
+            await asyncio.to_thread(relay.stop)
         # relay forwards with an operation id of its own: match by the event's properties
         forwarded = Counter(
             str(op.get("attributes", {}).get("event"))
@@ -74,19 +93,32 @@ async def run(kills: int, clients: int, slow: bool, interval: float) -> int:
             for op in request.accepted
             if isinstance(op, dict) and op.get("action") == "event"
         )
-    stored = stored_ids(workdir / "relay.db")
+    stored = stored_ids(storage_url or f"sqlite:///{workdir / 'r0' / 'relay.db'}")
     return report(kills, acknowledged, stored, forwarded)
 
 
-def forwarding_relay(workdir: Path, fake: FakeCustomerIO, retry_max_seconds: float) -> Relay:
+def fresh_database(admin_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)".encode())
+        admin.execute(f"CREATE DATABASE {DATABASE}".encode())
+    return f"{admin_url.rpartition('/')[0]}/{DATABASE}"
+
+
+def forwarding_relay(
+    workdir: Path, fake: FakeCustomerIO, retry_max_seconds: float, storage_url: str = ""
+) -> Relay:
     """relay in ``workdir``, forwarding to ``fake`` with quick retries."""
     return Relay(
         workdir / "relay.db",
         workdir,
+        storage_url=storage_url,
         extra_config=(
             f'[customerio]\nsite_id = "{SITE_ID}"\napi_key = "{API_KEY}"\n'
             f'track_url = "{fake.url}"\n\n[forwarding]\nretry_initial_seconds = 0.1\n'
             f"retry_max_seconds = {retry_max_seconds}\nmax_requests_per_second = 1000\n"
+            "lease_seconds = 2\n"
         ),
     )
 
@@ -116,7 +148,7 @@ def create_key(relay: Relay) -> str:
 
 async def send(
     session: aiohttp.ClientSession,
-    relay: Relay,
+    relays: list[Relay],
     key: str,
     client: int,
     acknowledged: set[str],
@@ -137,7 +169,10 @@ async def send(
                 for i in ids
             ]
         }
+        target = client
         while True:  # until relay answers: what it did not answer, the client still has
+            relay = relays[target % len(relays)]
+            target += 1  # a retry goes to the next process, as a load balancer would send it
             try:
                 async with session.post(
                     relay.url + "/v1/events",
@@ -160,8 +195,13 @@ async def pending(session: aiohttp.ClientSession, relay: Relay, key: str) -> int
         return int((await response.json())["pending"])
 
 
-def stored_ids(db: Path) -> set[str]:
-    with sqlite3.connect(db) as conn:
+def stored_ids(url: str) -> set[str]:
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return {row[0] for row in conn.execute("SELECT client_id FROM events")}
+    import psycopg
+
+    with psycopg.connect(url) as conn:
         return {row[0] for row in conn.execute("SELECT client_id FROM events")}
 
 
@@ -188,5 +228,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between kills")
     parser.add_argument("--slow", action="store_true", help="Customer.io answers slowly")
+    parser.add_argument(
+        "--postgresql", default="", help="admin URL: run on PostgreSQL instead of SQLite"
+    )
+    parser.add_argument("--instances", type=int, default=1, help="relay processes (PostgreSQL)")
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.kills, args.clients, args.slow, args.interval))
+    if args.instances > 1 and not args.postgresql:
+        parser.error("--instances > 1 needs --postgresql (processes share one database)")
+    return asyncio.run(
+        run(args.kills, args.clients, args.slow, args.interval, args.postgresql, args.instances)
+    )

@@ -10,11 +10,14 @@ port, all on that database (``pool_size = 10`` each). N load generators then run
 one per relay, starting together (``--start-at``), each sending ``count / N`` metrics from
 ``16 / N`` clients — 16 concurrent clients in all at every N, so only the number of relay
 processes changes. Figures are summed over the wall time from the first load generator's
-start to the last one's end:
+start to the last one's end. After a warm-up (``warm`` metrics in batches of 100):
 
+- single: one metric per request, requests/s (first, while the tables are small);
 - batched: metrics/s in batches of 100 (every metric names a delivery: one metric row, one
-  outbox row, the device's last_seen, per metric);
-- single: one metric per request, requests/s.
+  outbox row, the device's last_seen, per metric).
+
+The rates depend on how many metrics the table holds (the report prints the sequential scans
+of ``metrics`` each phase caused and the rows it held after), so compare rounds of one size.
 
 Around each phase the bench reads ``pg_stat_database`` (``xact_commit``: every committed
 transaction, the readers' autocommit statements included; ``deadlocks``), counts the
@@ -238,17 +241,23 @@ def run_loadgens(
                 cwd=REPO,
             )
         )
-    time.sleep(max(0.0, start_at - time.time()))
-    counters0 = pg_counters(url, name)
-    offset = log_offset(log)
-    before = Snapshot.take(relays, url, name)
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=3600)
-        if process.returncode != 0:
-            raise RuntimeError(f"load generator failed ({process.returncode}):\n{err[-3000:]}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    after = Snapshot.take(relays, url, name)
+    try:
+        time.sleep(max(0.0, start_at - time.time()))
+        counters0 = pg_counters(url, name)
+        offset = log_offset(log)
+        before = Snapshot.take(relays, url, name)
+        results = []
+        for process in processes:
+            out, err = process.communicate(timeout=3600)
+            if process.returncode != 0:
+                raise RuntimeError(f"load generator failed ({process.returncode}):\n{err[-3000:]}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        after = Snapshot.take(relays, url, name)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     time.sleep(1.5)  # backends report their transaction counts at most once a second
     counters1 = pg_counters(url, name)
     logged = conflicts_logged(log, offset, name)

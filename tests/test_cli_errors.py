@@ -44,6 +44,7 @@ def test_creating_a_key_with_a_value_already_registered_exits_1(config: Path) ->
     assert_one_line_error(again, "already registered")
 
 
+@pytest.mark.sqlite_only  # a database file
 def test_a_file_that_is_not_a_database_exits_1_within_seconds_naming_it(tmp_path: Path) -> None:
     database = tmp_path / "not-a.db"
     database.write_text("these are not the pages you are looking for\n" * 100)
