@@ -19,12 +19,13 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
+from relay.domain import devices, identity, ingest
+from relay.domain.conversions import AttributionRules
 from relay.forward import ops
 from relay.store.connection import Connection
-from relay.store.sqlite import devices, health, identity, ingest, rejected
-from relay.store.sqlite.conversions import AttributionRules
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.records import fetch_device
+from relay.store.sql import health, rejected
+from relay.store.sql.outbox import enqueue
+from relay.store.sql.records import fetch_device
 
 
 def apply_calls(

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from relay.errors import NotFound
-from relay.forward import ops
-from relay.store.connection import Connection
-from relay.store.sqlite.attribution import (
+from relay.domain.attribution import (
     FACT_TABLES,
     attach_anonymous_history,
     attach_device_history,
     ensure_person,
     ensure_profile,
 )
-from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
-from relay.store.sqlite.devices import device_changes
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.records import DEVICE_COLUMNS
+from relay.domain.conversions import AttributionRules, attribute_conversions
+from relay.domain.devices import device_changes
+from relay.errors import NotFound
+from relay.forward import ops
+from relay.store.connection import Connection
+from relay.store.sql.outbox import enqueue
+from relay.store.sql.records import DEVICE_COLUMNS
 
 _GONE = "'unregistered', 'replaced'"
 

@@ -8,8 +8,8 @@ from relay.forward import ops
 from relay.segments.query import SegmentQuery
 from relay.store.connection import Connection
 from relay.store.dialect import dialect_of
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.segment_sql import segment_sql
+from relay.store.sql.outbox import enqueue
+from relay.store.sql.segment_sql import segment_sql
 
 # Customer.io's manual-segment endpoints take a list of ids; stay well inside what it accepts.
 IDS_PER_REQUEST = 1000

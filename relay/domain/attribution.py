@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from relay.forward import ops
 from relay.store.connection import Connection, Row
-from relay.store.sqlite.outbox import enqueue
+from relay.store.sql.outbox import enqueue
 
 FACT_TABLES = ("metrics", "events")
 

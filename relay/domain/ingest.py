@@ -6,13 +6,13 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from relay.domain.attribution import ensure_person, linked_customer
+from relay.domain.conversions import AttributionRules, attribute_conversions
 from relay.facts import NewEvent, NewMetric
 from relay.forward import ops
 from relay.store.connection import Connection, Row
 from relay.store.dialect import dialect_of
-from relay.store.sqlite.attribution import ensure_person, linked_customer
-from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
-from relay.store.sqlite.outbox import enqueue
+from relay.store.sql.outbox import enqueue
 
 # Replacement chains are short (one per token refresh); the bound only guards against a cycle.
 _MAX_REPLACEMENT_HOPS = 16

@@ -15,7 +15,7 @@ from ulid import ULID
 
 from relay.forward import ops
 from relay.store.connection import Connection
-from relay.store.sqlite.outbox import enqueue, is_test_delivery
+from relay.store.sql.outbox import enqueue, is_test_delivery
 
 
 @dataclass(frozen=True, slots=True)

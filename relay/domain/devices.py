@@ -7,20 +7,20 @@ from typing import TypeGuard
 
 from msgspec import UNSET
 
-from relay.errors import NotFound, ValidationFailed
-from relay.forward import ops
-from relay.models.devices import DevicePut
-from relay.store.connection import Connection, Row
-from relay.store.sqlite.attribution import (
+from relay.domain.attribution import (
     FACT_TABLES,
     attach_device_history,
     claim_waiting_facts,
     ensure_person,
     linked_customer,
 )
-from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.records import fetch_device
+from relay.domain.conversions import AttributionRules, attribute_conversions
+from relay.errors import NotFound, ValidationFailed
+from relay.forward import ops
+from relay.models.devices import DevicePut
+from relay.store.connection import Connection, Row
+from relay.store.sql.outbox import enqueue
+from relay.store.sql.records import fetch_device
 
 # DevicePut fields stored as they come (omitted = keep the stored value).
 _PLAIN_FIELDS = (
@@ -186,3 +186,29 @@ def _settle(conn: Connection, device: Row, now: float, rules: AttributionRules) 
         ensure_person(conn, device["app_id"], device["customer_id"], now)
         attach_device_history(conn, device["app_id"], device["id"], device["customer_id"])
         attribute_conversions(conn, device["app_id"], device["customer_id"], rules, now)
+
+
+def invalidate_device(
+    conn: Connection,
+    app_id: str,
+    token: str,
+    reason: str,
+    unregistered_at: float | None,
+    now: float,
+) -> bool:
+    """Mark a dead token ``invalid`` and tell Customer.io; False if it was re-registered since.
+
+    ``unregistered_at`` is APNs's 410 timestamp: a PUT or refresh after it wins (the app
+    re-registered the token after Apple last saw it invalid).
+    """
+    before = fetch_device(conn, app_id, token)
+    if before is None:
+        return False
+    if unregistered_at is not None and before["token_updated_at"] > unregistered_at:
+        return False
+    conn.execute(
+        "UPDATE devices SET status = 'invalid', invalid_reason = ? WHERE id = ?",
+        (reason, before["id"]),
+    )
+    enqueue(conn, app_id, device_changes(before, None), now)
+    return True
