@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -21,8 +22,11 @@ from relay.store.postgres.migrate import apply_migrations
 
 ENGINES = ("sqlite", "postgresql")
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Databases are named for the test session's process, so sessions running side by side never
+# drop each other's; what a session that died left behind is dropped by the next one.
 PREFIX = "relay_test_"
-TEMPLATE = f"{PREFIX}template"
+SESSION = f"{PREFIX}{os.getpid()}_"
+TEMPLATE = f"{SESSION}template"
 
 engine = "sqlite"
 _numbers = itertools.count()
@@ -52,24 +56,34 @@ def prepare(chosen: str) -> None:
             " (`.ci/run` does) or set TEST_POSTGRES_URL."
         ) from None
     with admin:
-        _drop_all(admin)
+        _drop(admin, _left_by_dead_sessions)
         admin.execute(f'CREATE DATABASE "{TEMPLATE}"'.encode())
     with psycopg.connect(_url_of(TEMPLATE), autocommit=True) as conn:
         apply_migrations(PgConnection(conn))
 
 
-def _drop_all(admin: psycopg.Connection[tuple[object, ...]]) -> None:
+def _left_by_dead_sessions(name: str) -> bool:
+    pid = name.removeprefix(PREFIX).split("_", 1)[0]
+    return pid.isdigit() and not Path(f"/proc/{pid}").exists()
+
+
+def _of_this_session(name: str) -> bool:
+    return name.startswith(SESSION)
+
+
+def _drop(admin: psycopg.Connection[tuple[object, ...]], which: Callable[[str], bool]) -> None:
     names = admin.execute(
         "SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",)
     ).fetchall()
     for (name,) in names:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+        if which(name):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
 def finish() -> None:
     if engine == "postgresql":
         with _admin() as admin:
-            _drop_all(admin)
+            _drop(admin, _of_this_session)
 
 
 def database_url(path: Path) -> str:
@@ -78,7 +92,7 @@ def database_url(path: Path) -> str:
     if engine == "sqlite":
         return f"sqlite:///{path}"
     if str(path) not in _databases:
-        name = f"{PREFIX}{os.getpid()}_{next(_numbers)}"
+        name = f"{SESSION}{next(_numbers)}"
         with _admin() as admin:
             admin.execute(
                 f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY'.encode()

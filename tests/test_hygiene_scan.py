@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.domain import sqlite as sqlite_store
+from relay.domain import service
 from relay.domain.service import RelayStore
 from relay.models.devices import DevicePut
 from tests.support import make_settings
@@ -15,7 +15,7 @@ from tests.support import make_settings
 
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(sqlite_store, "STALE_SCAN_CHUNK", 2)
+    monkeypatch.setattr(service, "STALE_SCAN_CHUNK", 2)
     store = RelayStore(make_settings(tmp_path))
     await store.open()
     yield store

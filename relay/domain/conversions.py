@@ -15,6 +15,12 @@ from ulid import ULID
 
 from relay.forward import ops
 from relay.store.connection import Connection
+from relay.store.sql.attribution import (
+    insert_conversion,
+    last_touch,
+    mark_event_attributed,
+    unattributed_conversion_events,
+)
 from relay.store.sql.outbox import enqueue, is_test_delivery
 
 
@@ -33,46 +39,19 @@ def attribute_conversions(
 ) -> None:
     if customer_id is None or not rules.conversion_events:
         return
-    names = ", ".join("?" for _ in rules.conversion_events)
-    pending = conn.execute(
-        "SELECT seq, occurred_at FROM events WHERE app_id = ? AND customer_id = ?"
-        f" AND attributed = 0 AND name IN ({names}) ORDER BY occurred_at, seq",
-        (app_id, customer_id, *rules.conversion_events),
-    ).fetchall()
+    pending = unattributed_conversion_events(conn, app_id, customer_id, rules.conversion_events)
     for event in pending:
-        touch = conn.execute(
-            "SELECT delivery_id, token, device_id FROM metrics"
-            " WHERE app_id = ? AND customer_id = ? AND metric IN ('opened', 'tapped')"
-            " AND delivery_id IS NOT NULL AND occurred_at BETWEEN ? AND ?"
-            " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-            (
-                app_id,
-                customer_id,
-                event["occurred_at"] - rules.window_seconds,
-                event["occurred_at"],
-            ),
-        ).fetchone()
+        occurred_at = event["occurred_at"]
+        touch = last_touch(
+            conn, app_id, customer_id, occurred_at - rules.window_seconds, occurred_at
+        )
         if touch is None:
             continue
-        cursor = conn.execute(
-            "INSERT INTO metrics (app_id, client_id, metric, token, device_id,"
-            " customer_id, delivery_id, occurred_at, received_at, source)"
-            " VALUES (?, ?, 'converted', ?, ?, ?, ?, ?, ?, 'relay') ON CONFLICT DO NOTHING",
-            (
-                app_id,
-                f"relay-converted-{ULID()}",
-                touch["token"],
-                touch["device_id"],
-                customer_id,
-                touch["delivery_id"],
-                event["occurred_at"],
-                now,
-            ),
+        inserted = insert_conversion(
+            conn, app_id, f"relay-converted-{ULID()}", touch, customer_id, occurred_at, now
         )
-        conn.execute("UPDATE events SET attributed = 1 WHERE seq = ?", (event["seq"],))
+        mark_event_attributed(conn, event["seq"])
         # An index keeps one `converted` per (delivery, token): the one inserted here is the first.
-        if cursor.rowcount == 1 and not is_test_delivery(conn, touch["delivery_id"]):
-            op = ops.delivery_metric(
-                touch["delivery_id"], touch["token"], "converted", event["occurred_at"]
-            )
+        if inserted and not is_test_delivery(conn, touch["delivery_id"]):
+            op = ops.delivery_metric(touch["delivery_id"], touch["token"], "converted", occurred_at)
             enqueue(conn, app_id, [op], now)

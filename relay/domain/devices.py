@@ -8,7 +8,6 @@ from typing import TypeGuard
 from msgspec import UNSET
 
 from relay.domain.attribution import (
-    FACT_TABLES,
     attach_device_history,
     claim_waiting_facts,
     ensure_person,
@@ -19,6 +18,16 @@ from relay.errors import NotFound, ValidationFailed
 from relay.forward import ops
 from relay.models.devices import DevicePut
 from relay.store.connection import Connection, Row
+from relay.store.sql.attribution import move_device_facts
+from relay.store.sql.devices import (
+    copy_device,
+    insert_device,
+    mark_invalid,
+    mark_replaced,
+    mark_unregistered,
+    update_device,
+    update_device_at_token,
+)
 from relay.store.sql.outbox import enqueue
 from relay.store.sql.records import fetch_device
 
@@ -74,16 +83,9 @@ def put_device(
 
     if existing is None:
         values |= {"app_id": app_id, "token": token, "first_seen": now}
-        columns = ", ".join(values)
-        placeholders = ", ".join("?" for _ in values)
-        conn.execute(
-            f"INSERT INTO devices ({columns}) VALUES ({placeholders})", tuple(values.values())
-        )
+        insert_device(conn, values)
     else:
-        assignments = ", ".join(f"{name} = ?" for name in values)
-        conn.execute(
-            f"UPDATE devices SET {assignments} WHERE id = ?", (*values.values(), existing["id"])
-        )
+        update_device(conn, existing["id"], values)
     device = fetch_device(conn, app_id, token)
     assert device is not None
     _settle(conn, device, now, rules)
@@ -117,32 +119,13 @@ def refresh_device(
         "token_updated_at": now,
     }
     if before is None:
-        copied = (
-            "platform, push_enabled, environment, app_version, os_version, device_model,"
-            " locale, timezone, attributes, first_seen"
-        )
-        conn.execute(
-            f"INSERT INTO devices (app_id, token, {copied}, {', '.join(identity)})"
-            f" SELECT app_id, ?, {copied}, {', '.join('?' for _ in identity)}"
-            " FROM devices WHERE id = ?",
-            (new_token, *identity.values(), old["id"]),
-        )
+        copy_device(conn, old["id"], new_token, identity)
     else:
-        assignments = ", ".join(f"{name} = ?" for name in identity)
-        conn.execute(
-            f"UPDATE devices SET {assignments} WHERE app_id = ? AND token = ?",
-            (*identity.values(), app_id, new_token),
-        )
+        update_device_at_token(conn, app_id, new_token, identity)
     new = fetch_device(conn, app_id, new_token)
     assert new is not None
-    for table in FACT_TABLES:
-        conn.execute(
-            f"UPDATE {table} SET device_id = ? WHERE device_id = ?", (new["id"], old["id"])
-        )
-    conn.execute(
-        "UPDATE devices SET status = 'replaced', replaced_by = ?, last_seen = ? WHERE id = ?",
-        (new_token, now, old["id"]),
-    )
+    move_device_facts(conn, old["id"], new["id"])
+    mark_replaced(conn, old["id"], new_token, now)
     _settle(conn, new, now, rules)
     changes = device_changes(old, None) + device_changes(before, new)
     enqueue(conn, app_id, changes, now)
@@ -153,7 +136,7 @@ def unregister_device(conn: Connection, app_id: str, token: str, now: float) -> 
     before = fetch_device(conn, app_id, token)
     if before is None:
         raise NotFound(f"device {token!r} is not registered")
-    conn.execute("UPDATE devices SET status = 'unregistered' WHERE id = ?", (before["id"],))
+    mark_unregistered(conn, before["id"])
     if before["status"] != "unregistered":
         enqueue(conn, app_id, device_changes(before, None), now)
 
@@ -206,9 +189,6 @@ def invalidate_device(
         return False
     if unregistered_at is not None and before["token_updated_at"] > unregistered_at:
         return False
-    conn.execute(
-        "UPDATE devices SET status = 'invalid', invalid_reason = ? WHERE id = ?",
-        (reason, before["id"]),
-    )
+    mark_invalid(conn, before["id"], reason)
     enqueue(conn, app_id, device_changes(before, None), now)
     return True

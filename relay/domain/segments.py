@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from relay.forward import ops
 from relay.segments.query import SegmentQuery
 from relay.store.connection import Connection
-from relay.store.dialect import dialect_of
+from relay.store.sql import segment_members
 from relay.store.sql.outbox import enqueue
-from relay.store.sql.segment_sql import segment_sql
 
 # Customer.io's manual-segment endpoints take a list of ids; stay well inside what it accepts.
 IDS_PER_REQUEST = 1000
@@ -24,37 +21,11 @@ def sync_members(
     now: float,
 ) -> tuple[int, int]:
     """Diff the segment's members now against the last sync; enqueue the changes."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS current_members (customer_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM current_members")
-    sql = segment_sql(replace(query, columns=("customer_id",)), dialect_of(conn))
-    conn.execute(f"INSERT INTO current_members {sql}", query.params)
-    added = [
-        row[0]
-        for row in conn.execute(
-            "SELECT customer_id FROM current_members WHERE customer_id NOT IN"
-            " (SELECT customer_id FROM segment_members WHERE app_id = ? AND segment = ?)"
-            " ORDER BY customer_id",
-            (app_id, segment),
-        )
-    ]
-    removed = [
-        row[0]
-        for row in conn.execute(
-            "SELECT customer_id FROM segment_members WHERE app_id = ? AND segment = ?"
-            " AND customer_id NOT IN (SELECT customer_id FROM current_members)"
-            # a profile merged away since: telling Customer.io would recreate the person
-            " AND customer_id IN (SELECT customer_id FROM profiles WHERE app_id = ?)"
-            " ORDER BY customer_id",
-            (app_id, segment, app_id),
-        )
-    ]
-    conn.execute("DELETE FROM segment_members WHERE app_id = ? AND segment = ?", (app_id, segment))
-    conn.execute(
-        "INSERT INTO segment_members (app_id, segment, customer_id)"
-        " SELECT ?, ?, customer_id FROM current_members",
-        (app_id, segment),
-    )
-    conn.execute("DELETE FROM current_members")
+    segment_members.load_current_members(conn, query)
+    added = segment_members.joined_members(conn, app_id, segment)
+    # a profile merged away since is left out: telling Customer.io would recreate the person
+    removed = segment_members.left_members(conn, app_id, segment)
+    segment_members.replace_members(conn, app_id, segment)
     if customerio_segment_id is None:
         attribute = f"relay_{segment}"
         changes = [ops.person_attributes(c, {attribute: True}, now) for c in added]
