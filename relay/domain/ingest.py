@@ -63,7 +63,7 @@ def resolve_devices(conn: Connection, app_id: str, tokens: set[str]) -> dict[str
 def _touch_devices(conn: Connection, owners: Iterable[Owner], now: float) -> None:
     """A metric is a sign of life: last_seen moves forward and a stale token is active again."""
     seen = [o.device_id for o in owners if o.device_id is not None]
-    stale = [o.device_id for o in owners if o.stale]
+    stale = [o.device_id for o in owners if o.stale and o.device_id is not None]
     facts.mark_devices_seen(conn, seen, now)
     if stale:
         facts.reactivate_stale_devices(conn, stale)

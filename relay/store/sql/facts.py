@@ -75,21 +75,24 @@ def insert_new_events(conn: Connection, rows: Sequence[tuple[object, ...]]) -> t
     )
 
 
-def mark_devices_seen(conn: Connection, device_ids: Sequence[int | None], now: float) -> None:
-    """Move ``last_seen`` of the devices forward to ``now``."""
+def mark_devices_seen(conn: Connection, device_ids: Sequence[int], now: float) -> None:
+    """Move ``last_seen`` of the devices forward to ``now``.
+
+    In id order: two relay processes touching the same devices then lock them in the same
+    order, and wait for each other instead of deadlocking (PostgreSQL)."""
     conn.execute(
         f"UPDATE devices SET last_seen = ? WHERE id IN ({dialect_of(conn).values_of()})"
         " AND last_seen < ?",
-        (now, json.dumps(device_ids), now),
+        (now, json.dumps(sorted(set(device_ids))), now),
     )
 
 
-def reactivate_stale_devices(conn: Connection, device_ids: Sequence[int | None]) -> None:
-    """Those of the devices that are stale become active again."""
+def reactivate_stale_devices(conn: Connection, device_ids: Sequence[int]) -> None:
+    """Those of the devices that are stale become active again (in id order, as above)."""
     conn.execute(
         "UPDATE devices SET status = 'active'"
         f" WHERE id IN ({dialect_of(conn).values_of()}) AND status = 'stale'",
-        (json.dumps(device_ids),),
+        (json.dumps(sorted(set(device_ids))),),
     )
 
 
