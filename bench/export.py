@@ -39,7 +39,7 @@ from relay.segments.definitions import SEGMENTS
 from relay.segments.query import SegmentQuery, build_query
 from relay.settings import AttributionSettings
 from relay.store.dialect import SQLITE
-from relay.store.sqlite.segment_sql import segment_sql
+from relay.store.sql.segment_sql import segment_sql
 
 SIZES = {
     "smoke": Spec(1_000, 20_000),

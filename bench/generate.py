@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.common import ADMIN_KEY, APP_KEY, check_free_disk, data_dir
 from relay.keys import KeyRecord, hash_secret, new_key_id
-from relay.store.sqlite.keys import insert_key
+from relay.store.sql.keys import insert_key
 from relay.store.sqlite.migrate import apply_migrations
 
 APP = "default"

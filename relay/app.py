@@ -25,6 +25,7 @@ from relay.api.middleware import backpressure_middleware, errors_middleware, met
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
 from relay.api.state import LIFECYCLE, METRICS, OPENAPI, PUSH, SETTINGS, STORE, Lifecycle
+from relay.domain import create_store
 from relay.errors import Unavailable
 from relay.forward.client import pipelines_client, track_base_url, track_client
 from relay.forward.worker import Forwarder
@@ -34,7 +35,6 @@ from relay.push.providers import Providers
 from relay.push.service import PushService
 from relay.retention import prune
 from relay.settings import Settings
-from relay.store import create_store
 from relay.ui import setup_dashboard
 
 log = logging.getLogger(__name__)

@@ -8,24 +8,20 @@ drift, unknown names (against the plan) and warnings.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection
 
-from relay.models.health import DataHealth, EventHealth, Lateness, MetricHealth, NameCount
+from relay.models.health import (
+    DataHealth,
+    EventHealth,
+    HealthRows,
+    Lateness,
+    MetricHealth,
+    NameCount,
+)
 from relay.timeutil import parse_timestamp
 from relay.tracking_plan import TrackingPlan
 
 # (name, count, (p50, p95, p99)) per event name or metric
-FactRows = list[tuple[str, int, tuple[float | None, float | None, float | None]]]
-
-
-@dataclass(frozen=True, slots=True)
-class HealthRows:
-    events: FactRows
-    metrics: FactRows
-    property_types: list[tuple[str, str, str]]  # (event, property, JSON type), distinct
-    violations: Mapping[tuple[str, str], int]  # (event, property) → items
-    duplicates: int
 
 
 def _lateness(percentiles: tuple[float | None, float | None, float | None]) -> Lateness:

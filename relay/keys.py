@@ -11,26 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from typing import Literal
 
 from ulid import ULID
 
-Role = Literal["app", "server", "admin"]
-# Each role may do what the ones before it may: app (public, ships inside apps) < server
-# (a back end's secret: person-level writes too) < admin (reads and operations too).
-ROLES: tuple[Role, ...] = ("app", "server", "admin")
+from relay.models.keys import ROLES, KeyRecord, Role
+
+__all__ = ["ROLES", "KeyRecord", "Role"]
+
 KEY_PREFIX = "rly_"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    id: str
-    app_id: str
-    role: Role
-    name: str
-    created_at: float
-    revoked_at: float | None = None
 
 
 def grants(held: Role, needed: Role) -> bool:

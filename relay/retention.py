@@ -15,7 +15,7 @@ from relay import timeutil
 from relay.settings import RetentionSettings
 
 if TYPE_CHECKING:  # relay.store's interface names PruneResult: a runtime import would cycle
-    from relay.store import Store
+    from relay.domain import Store
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from aiohttp import web
 
 from relay.api.state import STORE
 from relay.app import create_app
+from relay.domain import Store
 from relay.keys import Role, generate_secret
 from relay.settings import AppSettings, ServerSettings, Settings, StorageSettings, load_settings
-from relay.store import Store
 from tests import engines
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from relay.forward.policy import Verdict, backoff, classify, parse_retry_after
-from relay.forward.state import OutboxRow
 from relay.forward.worker import ready_rows
+from relay.models.outbox import OutboxRow
 
 
 @pytest.mark.parametrize(

@@ -7,38 +7,38 @@ from pathlib import Path
 
 import pytest
 
+from relay.domain import service
+from relay.domain.service import RelayStore
 from relay.models.devices import DevicePut
-from relay.store import sqlite as sqlite_store
-from relay.store.sqlite import SqliteStore
 from tests.support import make_settings
 
 
 @pytest.fixture
 async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(sqlite_store, "STALE_SCAN_CHUNK", 2)
-    store = SqliteStore(make_settings(tmp_path))
+    monkeypatch.setattr(service, "STALE_SCAN_CHUNK", 2)
+    store = RelayStore(make_settings(tmp_path))
     await store.open()
     yield store
     await store.close()
 
 
-async def _register(store: SqliteStore, count: int, prefix: str) -> None:
+async def _register(store: RelayStore, count: int, prefix: str) -> None:
     for i in range(count):
         await store.put_device("default", f"{prefix}{i:060x}", DevicePut(platform="ios"))
 
 
-async def _status(store: SqliteStore, prefix: str, i: int) -> str:
+async def _status(store: RelayStore, prefix: str, i: int) -> str:
     return (await store.device_detail("default", f"{prefix}{i:060x}")).status
 
 
-async def test_every_chunk_is_scanned_when_devices_outnumber_one_chunk(store: SqliteStore) -> None:
+async def test_every_chunk_is_scanned_when_devices_outnumber_one_chunk(store: RelayStore) -> None:
     await _register(store, 5, "a")
 
     assert await store.mark_stale(time.time() + 1) == 5
     assert [await _status(store, "a", i) for i in range(5)] == ["stale"] * 5
 
 
-async def test_devices_seen_after_the_cutoff_stay_active(store: SqliteStore) -> None:
+async def test_devices_seen_after_the_cutoff_stay_active(store: RelayStore) -> None:
     await _register(store, 3, "old")
     cutoff = time.time() + 0.001
     time.sleep(0.01)
@@ -49,5 +49,5 @@ async def test_devices_seen_after_the_cutoff_stay_active(store: SqliteStore) -> 
     assert [await _status(store, "new", i) for i in range(3)] == ["active"] * 3
 
 
-async def test_a_scan_over_no_devices_marks_nothing(store: SqliteStore) -> None:
+async def test_a_scan_over_no_devices_marks_nothing(store: RelayStore) -> None:
     assert await store.mark_stale(time.time() + 1) == 0

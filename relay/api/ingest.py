@@ -20,6 +20,7 @@ from relay.api.limits import check_event_name, check_id, check_map, occurred_at
 from relay.api.responses import json_response
 from relay.api.routing import APP_PARAM, Route, caller
 from relay.api.state import METRICS, SETTINGS, STORE
+from relay.domain import Store
 from relay.errors import FieldError, MalformedRequest, ValidationFailed
 from relay.facts import NewEvent, NewMetric
 from relay.models.common import FieldErrorDoc, IngestResult, Problem, Rejection
@@ -27,7 +28,6 @@ from relay.models.ingest import MAX_BATCH_ITEMS, EventIn, EventsBatch, MetricIn,
 from relay.observability import Metrics
 from relay.retention import FactKind, refusal
 from relay.settings import Settings
-from relay.store import Store
 from relay.tracking_plan import PlanCheck, PlanObserver, PlanTally
 
 ItemT = TypeVar("ItemT")

@@ -7,7 +7,7 @@ from aiohttp import web
 from relay.api.responses import json_response
 from relay.api.routing import APP_PARAM, Route, caller
 from relay.api.state import STORE
-from relay.forward.state import OutboxStatus, ReplayResult
+from relay.models.outbox import OutboxStatus, ReplayResult
 
 
 async def outbox_status(request: web.Request) -> web.Response:

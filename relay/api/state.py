@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from relay.domain import Store
 from relay.forward.worker import Forwarder
 from relay.keys import KeyRecord
 from relay.observability import Metrics
 from relay.push.service import PushService
 from relay.settings import Settings
-from relay.store import Store
 
 
 @dataclass(frozen=True, slots=True)

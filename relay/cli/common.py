@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from relay.domain import Store, create_store
 from relay.errors import RelayError
 from relay.logs import configure_logging
 from relay.settings import ConfigError, Settings, SourcedSettings, load_sourced_settings
-from relay.store import Store, create_store
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])

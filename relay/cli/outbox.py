@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from relay.cli.common import config_option, echo_json, fail, run_with_store
-from relay.forward.state import ReplayResult
+from relay.models.outbox import ReplayResult
 from relay.settings import Settings
 
 

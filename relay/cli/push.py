@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from relay.cli.common import app_option, config_option, echo_json, fail, run_with_store
+from relay.domain import Store
 from relay.models.push import TestPushIn, TestPushOut
 from relay.observability import Metrics
 from relay.push.providers import Providers
 from relay.push.service import PushService
 from relay.redact import mask_token
 from relay.settings import Settings
-from relay.store import Store
 
 
 @click.group()

@@ -15,13 +15,13 @@ import click
 from relay import timeutil
 from relay.api.segments import parse_segment_request
 from relay.cli.common import app_option, config_option, echo_json, fail, run_with_store
+from relay.domain import Store
 from relay.errors import RelayError
 from relay.models.segments import SegmentInfo
 from relay.segments.definitions import SEGMENTS
 from relay.segments.formats import encode_rows, header
 from relay.segments.query import build_query
 from relay.settings import Settings
-from relay.store import Store
 
 
 @click.group()

@@ -13,12 +13,14 @@ Customer.io is one workspace for every relay app, so lanes are not scoped by app
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ulid import ULID
 
-BATCH = "batch"
+# Re-exported: what the domain builds operations with.
+from relay.models.outbox import BATCH as BATCH
+from relay.models.outbox import Op as Op
+
 V1_ANONYMOUS_EVENT = "POST /api/v1/events"
 PIPELINES = "PIPELINES"  # endpoint "PIPELINES POST /screen": a call to the Pipelines API
 
@@ -31,14 +33,6 @@ DELIVERY_METRIC = {
     "tapped": "opened",
     "converted": "converted",  # as reported by an SDK; relay's own conversions go directly
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    lane: str
-    payload: dict[str, Any]
-    endpoint: str = BATCH
-    wait_lane: str | None = None
 
 
 def person_lane(customer_id: str) -> str:

@@ -24,14 +24,14 @@ from collections.abc import Callable
 
 from ulid import ULID
 
+from relay.domain import Store
 from relay.forward.client import BATCH_PATH, ApiClient
 from relay.forward.ops import BATCH, PIPELINES
 from relay.forward.policy import Decision, Verdict, backoff, classify
 from relay.forward.ratelimit import RateLimiter
-from relay.forward.state import OutboxRow, Retry, Settlement
+from relay.models.outbox import OutboxRow, Retry, Settlement
 from relay.observability import Metrics
 from relay.settings import ForwardingSettings
-from relay.store import Store
 
 log = logging.getLogger(__name__)
 

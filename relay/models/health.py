@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from msgspec import Struct, field
 
 
@@ -39,3 +42,16 @@ class DataHealth(Struct, kw_only=True):
     unknown_names: list[NameCount] = field(default_factory=list)  # only with a tracking plan
     duplicates: int = 0
     warnings: list[str] = field(default_factory=list)
+
+
+# What storage reads for the report (relay/health.py assembles it).
+FactRows = list[tuple[str, int, tuple[float | None, float | None, float | None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRows:
+    events: FactRows
+    metrics: FactRows
+    property_types: list[tuple[str, str, str]]  # (event, property, JSON type), distinct
+    violations: Mapping[tuple[str, str], int]  # (event, property) → items
+    duplicates: int

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from relay import timeutil
-from relay.store import Store
+from relay.domain import Store
 
 DAY = 86_400
 

@@ -19,6 +19,7 @@ from aioapns.exceptions import ConnectionError as ApnsConnectionError
 from aioapns.exceptions import MaxAttemptsExceeded
 from ulid import ULID
 
+from relay.domain import Store
 from relay.errors import PayloadTooLarge, ValidationFailed
 from relay.models.push import PushResult, TestPushIn, TestPushOut
 from relay.observability import Metrics
@@ -33,8 +34,7 @@ from relay.push.payload import (
 from relay.push.providers import ConfigurationError, Providers, configuration_problem
 from relay.redact import mask_token
 from relay.settings import Settings
-from relay.store import Store
-from relay.store.sqlite.push import PushTarget
+from relay.store.sql.push import PushTarget
 
 log = logging.getLogger(__name__)
 

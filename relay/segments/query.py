@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from relay.models.segments import OPENS, SegmentQuery
 from relay.segments.definitions import Segment
+
+__all__ = ["OPENS", "SegmentQuery", "build_query"]
 
 DAY = 86_400
 
@@ -26,18 +28,6 @@ COLUMNS = (
     "last_converted_at",
 )
 TIMESTAMP_COLUMNS = frozenset({"last_delivered_at", "last_opened_at", "last_converted_at"})
-
-OPENS = ("opened", "tapped")
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentQuery:
-    """Which profiles, which columns, as of when: the store turns it into its engine's SQL
-    (relay/store/sqlite/segment_sql.py)."""
-
-    where: str  # the segment's predicate over the statistics; parameters as :name
-    columns: tuple[str, ...]
-    params: dict[str, Any]
 
 
 def build_query(

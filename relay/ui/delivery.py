@@ -7,9 +7,9 @@ from aiohttp import web
 from relay import timeutil
 from relay.api.limits import check_id
 from relay.api.state import STORE
+from relay.domain import Store
 from relay.errors import FieldError, NotFound
 from relay.models.push import DeliveryTrace
-from relay.store import Store
 from relay.ui.auth import page
 from relay.ui.render import render
 from relay.ui.state import VIEWER

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from relay.domain import Store
 from relay.segments.definitions import SEGMENTS, Segment
 from relay.segments.query import DAY, build_query
 from relay.settings import Settings
-from relay.store import Store
 from relay.timeutil import now
 from relay.ui.snapshots import Figure
 

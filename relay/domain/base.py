@@ -12,16 +12,16 @@ from typing import Any, Protocol
 
 from relay.compat.actions import Call
 from relay.facts import NewEvent, NewMetric
-from relay.forward.state import OutboxRow, OutboxStatus, Settlement
 from relay.keys import KeyRecord, Role
 from relay.models.devices import Device, DeviceDetail, DevicePut
 from relay.models.health import DataHealth
 from relay.models.identity import Profile
+from relay.models.outbox import OutboxRow, OutboxStatus, Settlement
 from relay.models.push import DeliveryTrace
 from relay.models.rejected import RejectedItem
 from relay.retention import PruneResult
 from relay.segments.query import SegmentQuery
-from relay.store.sqlite.push import PushTarget
+from relay.store.sql.push import PushTarget
 from relay.tracking_plan import TrackingPlan
 
 

@@ -7,20 +7,29 @@ from typing import TypeGuard
 
 from msgspec import UNSET
 
-from relay.errors import NotFound, ValidationFailed
-from relay.forward import ops
-from relay.models.devices import DevicePut
-from relay.store.connection import Connection, Row
-from relay.store.sqlite.attribution import (
-    FACT_TABLES,
+from relay.domain.attribution import (
     attach_device_history,
     claim_waiting_facts,
     ensure_person,
     linked_customer,
 )
-from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.records import fetch_device
+from relay.domain.conversions import AttributionRules, attribute_conversions
+from relay.errors import NotFound, ValidationFailed
+from relay.forward import ops
+from relay.models.devices import DevicePut
+from relay.store.connection import Connection, Row
+from relay.store.sql.attribution import move_device_facts
+from relay.store.sql.devices import (
+    copy_device,
+    insert_device,
+    mark_invalid,
+    mark_replaced,
+    mark_unregistered,
+    update_device,
+    update_device_at_token,
+)
+from relay.store.sql.outbox import enqueue
+from relay.store.sql.records import fetch_device
 
 # DevicePut fields stored as they come (omitted = keep the stored value).
 _PLAIN_FIELDS = (
@@ -74,16 +83,9 @@ def put_device(
 
     if existing is None:
         values |= {"app_id": app_id, "token": token, "first_seen": now}
-        columns = ", ".join(values)
-        placeholders = ", ".join("?" for _ in values)
-        conn.execute(
-            f"INSERT INTO devices ({columns}) VALUES ({placeholders})", tuple(values.values())
-        )
+        insert_device(conn, values)
     else:
-        assignments = ", ".join(f"{name} = ?" for name in values)
-        conn.execute(
-            f"UPDATE devices SET {assignments} WHERE id = ?", (*values.values(), existing["id"])
-        )
+        update_device(conn, existing["id"], values)
     device = fetch_device(conn, app_id, token)
     assert device is not None
     _settle(conn, device, now, rules)
@@ -117,32 +119,13 @@ def refresh_device(
         "token_updated_at": now,
     }
     if before is None:
-        copied = (
-            "platform, push_enabled, environment, app_version, os_version, device_model,"
-            " locale, timezone, attributes, first_seen"
-        )
-        conn.execute(
-            f"INSERT INTO devices (app_id, token, {copied}, {', '.join(identity)})"
-            f" SELECT app_id, ?, {copied}, {', '.join('?' for _ in identity)}"
-            " FROM devices WHERE id = ?",
-            (new_token, *identity.values(), old["id"]),
-        )
+        copy_device(conn, old["id"], new_token, identity)
     else:
-        assignments = ", ".join(f"{name} = ?" for name in identity)
-        conn.execute(
-            f"UPDATE devices SET {assignments} WHERE app_id = ? AND token = ?",
-            (*identity.values(), app_id, new_token),
-        )
+        update_device_at_token(conn, app_id, new_token, identity)
     new = fetch_device(conn, app_id, new_token)
     assert new is not None
-    for table in FACT_TABLES:
-        conn.execute(
-            f"UPDATE {table} SET device_id = ? WHERE device_id = ?", (new["id"], old["id"])
-        )
-    conn.execute(
-        "UPDATE devices SET status = 'replaced', replaced_by = ?, last_seen = ? WHERE id = ?",
-        (new_token, now, old["id"]),
-    )
+    move_device_facts(conn, old["id"], new["id"])
+    mark_replaced(conn, old["id"], new_token, now)
     _settle(conn, new, now, rules)
     changes = device_changes(old, None) + device_changes(before, new)
     enqueue(conn, app_id, changes, now)
@@ -153,7 +136,7 @@ def unregister_device(conn: Connection, app_id: str, token: str, now: float) -> 
     before = fetch_device(conn, app_id, token)
     if before is None:
         raise NotFound(f"device {token!r} is not registered")
-    conn.execute("UPDATE devices SET status = 'unregistered' WHERE id = ?", (before["id"],))
+    mark_unregistered(conn, before["id"])
     if before["status"] != "unregistered":
         enqueue(conn, app_id, device_changes(before, None), now)
 
@@ -186,3 +169,26 @@ def _settle(conn: Connection, device: Row, now: float, rules: AttributionRules) 
         ensure_person(conn, device["app_id"], device["customer_id"], now)
         attach_device_history(conn, device["app_id"], device["id"], device["customer_id"])
         attribute_conversions(conn, device["app_id"], device["customer_id"], rules, now)
+
+
+def invalidate_device(
+    conn: Connection,
+    app_id: str,
+    token: str,
+    reason: str,
+    unregistered_at: float | None,
+    now: float,
+) -> bool:
+    """Mark a dead token ``invalid`` and tell Customer.io; False if it was re-registered since.
+
+    ``unregistered_at`` is APNs's 410 timestamp: a PUT or refresh after it wins (the app
+    re-registered the token after Apple last saw it invalid).
+    """
+    before = fetch_device(conn, app_id, token)
+    if before is None:
+        return False
+    if unregistered_at is not None and before["token_updated_at"] > unregistered_at:
+        return False
+    mark_invalid(conn, before["id"], reason)
+    enqueue(conn, app_id, device_changes(before, None), now)
+    return True

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 
-from relay.segments.query import OPENS, SegmentQuery
+from relay.models.segments import OPENS, SegmentQuery
 from relay.store.dialect import Dialect
 
 _OF_PROFILE = "app_id = p.app_id AND customer_id = p.customer_id"

@@ -1,10 +1,21 @@
-"""Value objects shared by the outbox store and the forwarder."""
+"""The outbox's value objects: what the domain enqueues, what the forwarder reads and settles."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from msgspec import Struct
+
+BATCH = "batch"  # the endpoint of operations sent in Track v2 /api/v2/batch requests
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    lane: str
+    payload: dict[str, Any]
+    endpoint: str = BATCH
+    wait_lane: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from relay.health import FactRows, HealthRows
+from relay.models.health import FactRows, HealthRows
 from relay.store.connection import Connection
 from relay.store.dialect import dialect_of
 

@@ -5,22 +5,36 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from relay.errors import NotFound
-from relay.forward import ops
-from relay.store.connection import Connection
-from relay.store.sqlite.attribution import (
-    FACT_TABLES,
+from relay.domain.attribution import (
     attach_anonymous_history,
     attach_device_history,
     ensure_person,
     ensure_profile,
 )
-from relay.store.sqlite.conversions import AttributionRules, attribute_conversions
-from relay.store.sqlite.devices import device_changes
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.records import DEVICE_COLUMNS
-
-_GONE = "'unregistered', 'replaced'"
+from relay.domain.conversions import AttributionRules, attribute_conversions
+from relay.domain.devices import device_changes
+from relay.errors import NotFound
+from relay.forward import ops
+from relay.store.connection import Connection
+from relay.store.sql.attribution import detach_customer_facts
+from relay.store.sql.devices import (
+    attach_devices_of_anonymous_id,
+    devices_of_anonymous_id,
+    unregister_devices_of,
+)
+from relay.store.sql.outbox import enqueue
+from relay.store.sql.profiles import (
+    delete_profile,
+    fill_profile,
+    forget_customer,
+    link_anonymous_id,
+    move_customer,
+    profile_attributes,
+    profile_exists,
+    profiles_of,
+    set_profile_suppressed,
+    update_profile,
+)
 
 
 def identify(
@@ -42,16 +56,9 @@ def identify(
     ensure_profile(conn, app_id, customer_id, now)
     changes = [ops.identify(customer_id, anonymous_id, email, attributes, now)]
     if email is not None or attributes:
-        row = conn.execute(
-            "SELECT attributes FROM profiles WHERE app_id = ? AND customer_id = ?",
-            (app_id, customer_id),
-        ).fetchone()
-        merged = {**json.loads(row[0]), **(attributes or {})}
-        conn.execute(
-            "UPDATE profiles SET email = coalesce(?, email), attributes = ?, updated_at = ?"
-            " WHERE app_id = ? AND customer_id = ?",
-            (email, json.dumps(merged), now, app_id, customer_id),
-        )
+        stored = json.loads(profile_attributes(conn, app_id, customer_id))
+        merged = {**stored, **(attributes or {})}
+        update_profile(conn, app_id, customer_id, email, json.dumps(merged), now)
     if anonymous_id is not None:
         changes += _link_anonymous_id(conn, app_id, anonymous_id, customer_id, now)
     enqueue(conn, app_id, changes, now)
@@ -62,21 +69,12 @@ def _link_anonymous_id(
     conn: Connection, app_id: str, anonymous_id: str, customer_id: str, now: float
 ) -> list[ops.Op]:
     """Link the id, its devices and their unattributed history; returns the device changes."""
-    conn.execute(
-        "INSERT INTO anonymous_ids (app_id, anonymous_id, customer_id, identified_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (app_id, anonymous_id)"
-        " DO UPDATE SET customer_id = excluded.customer_id, identified_at = excluded.identified_at",
-        (app_id, anonymous_id, customer_id, now),
-    )
-    # A deleted (unregistered) or replaced token comes back only by registering it again.
-    under_id = f"app_id = ? AND anonymous_id = ? AND status NOT IN ({_GONE})"
-    select = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE {under_id}"
-    before = conn.execute(select, (app_id, anonymous_id)).fetchall()
-    conn.execute(
-        f"UPDATE devices SET customer_id = ?, logged_out = 0 WHERE {under_id}",
-        (customer_id, app_id, anonymous_id),
-    )
-    after = {row["id"]: row for row in conn.execute(select, (app_id, anonymous_id))}
+    link_anonymous_id(conn, app_id, anonymous_id, customer_id, now)
+    # A deleted (unregistered) or replaced token comes back only by registering it again:
+    # devices_of_anonymous_id leaves those out.
+    before = devices_of_anonymous_id(conn, app_id, anonymous_id)
+    attach_devices_of_anonymous_id(conn, app_id, anonymous_id, customer_id)
+    after = {row["id"]: row for row in devices_of_anonymous_id(conn, app_id, anonymous_id)}
     attach_anonymous_history(conn, app_id, anonymous_id, customer_id)
     changes: list[ops.Op] = []
     for device in before:
@@ -94,32 +92,17 @@ def merge_profiles(
     rules: AttributionRules,
 ) -> None:
     """Everything of ``secondary`` moves to ``primary``; ``secondary`` stops existing."""
-    rows = {
-        row["customer_id"]: row
-        for row in conn.execute(
-            "SELECT customer_id, email, attributes FROM profiles"
-            " WHERE app_id = ? AND customer_id IN (?, ?)",
-            (app_id, primary, secondary),
-        )
-    }
+    rows = {row["customer_id"]: row for row in profiles_of(conn, app_id, primary, secondary)}
     for customer_id in (primary, secondary):
         if customer_id not in rows:
             raise NotFound(f"profile {customer_id!r} does not exist")
-    for table in ("devices", "anonymous_ids", *FACT_TABLES):
-        conn.execute(
-            f"UPDATE {table} SET customer_id = ? WHERE app_id = ? AND customer_id = ?",
-            (primary, app_id, secondary),
-        )
+    move_customer(conn, app_id, secondary, primary)
     attributes = {
         **json.loads(rows[secondary]["attributes"]),
         **json.loads(rows[primary]["attributes"]),
     }
-    conn.execute(
-        "UPDATE profiles SET email = coalesce(email, ?), attributes = ?, updated_at = ?"
-        " WHERE app_id = ? AND customer_id = ?",
-        (rows[secondary]["email"], json.dumps(attributes), now, app_id, primary),
-    )
-    conn.execute("DELETE FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, secondary))
+    fill_profile(conn, app_id, primary, rows[secondary]["email"], json.dumps(attributes), now)
+    delete_profile(conn, app_id, secondary)
     enqueue(conn, app_id, [ops.merge(primary, secondary)], now)
     attribute_conversions(conn, app_id, primary, rules, now)
 
@@ -135,7 +118,7 @@ def merge_known(
     """A merge from a Customer.io client, which may name people relay never saw: what relay
     has of ``secondary`` moves, and Customer.io hears the merge whatever relay knew."""
     ensure_person(conn, app_id, primary, now)
-    if _profile_exists(conn, app_id, secondary):
+    if profile_exists(conn, app_id, secondary):
         merge_profiles(conn, app_id, primary, secondary, now, rules)
     else:
         enqueue(conn, app_id, [ops.merge(primary, secondary)], now)
@@ -144,20 +127,9 @@ def merge_known(
 def delete_person(conn: Connection, app_id: str, customer_id: str, now: float) -> None:
     """The profile goes: its devices become ``unregistered``, its anonymous ids are released,
     its metrics and events stay (in device counts) without a customer."""
-    conn.execute(
-        "UPDATE devices SET status = 'unregistered', customer_id = NULL, logged_out = 0"
-        " WHERE app_id = ? AND customer_id = ?",
-        (app_id, customer_id),
-    )
-    for table in FACT_TABLES:
-        conn.execute(
-            f"UPDATE {table} SET customer_id = NULL WHERE app_id = ? AND customer_id = ?",
-            (app_id, customer_id),
-        )
-    for table in ("anonymous_ids", "segment_members", "profiles"):
-        conn.execute(
-            f"DELETE FROM {table} WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
-        )
+    unregister_devices_of(conn, app_id, customer_id)
+    detach_customer_facts(conn, app_id, customer_id)
+    forget_customer(conn, app_id, customer_id)
     # Customer.io deletes the person's devices with it: no device deletes to send.
     enqueue(conn, app_id, [ops.delete_person(customer_id)], now)
 
@@ -167,20 +139,10 @@ def set_suppressed(
 ) -> None:
     """Suppressed profiles get no test push by customer and leave segment exports."""
     ensure_profile(conn, app_id, customer_id, now)
-    conn.execute(
-        "UPDATE profiles SET suppressed = ?, updated_at = ? WHERE app_id = ? AND customer_id = ?",
-        (int(suppressed), now, app_id, customer_id),
-    )
+    set_profile_suppressed(conn, app_id, customer_id, suppressed, now)
     enqueue(conn, app_id, [ops.suppress_person(customer_id, suppressed)], now)
 
 
 def require_profile(conn: Connection, app_id: str, customer_id: str) -> None:
-    if not _profile_exists(conn, app_id, customer_id):
+    if not profile_exists(conn, app_id, customer_id):
         raise NotFound(f"profile {customer_id!r} does not exist")
-
-
-def _profile_exists(conn: Connection, app_id: str, customer_id: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM profiles WHERE app_id = ? AND customer_id = ?", (app_id, customer_id)
-    ).fetchone()
-    return row is not None

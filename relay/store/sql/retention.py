@@ -1,29 +1,28 @@
-"""Pruning by timestamp, a bounded chunk per write transaction (ingest commits in between).
+"""Pruning statements: facts and counters older than a horizon, outbox items that forward them.
 
-The outbox has no column naming the fact an item was enqueued for, but every item that
-forwards a stored fact carries that fact's time in its payload, so the rule is:
-
-    an outbox item (pending or dead) expires when it forwards a stored fact — a delivery
-    metric, a person event or an event of an anonymous (or unknown) person — whose payload
-    ``timestamp`` shows the fact is older than its kind's horizon.
-
-Delivery metrics (``type: delivery`` in a device's ``token:`` lane, relay's conversions
-included) and the person events relay derives from metrics (``Push Action Tapped``, ``Deep Link
-Failed``, carrying the delivery and token) follow the metrics horizon; other events the events
-horizon. Everything else (identifies, devices, merges, deletes, views, calls relay passes on as
-they came) is never expired: no stored fact stands behind it. Payload timestamps are whole
-seconds, cut down from the fact's time: an item expires only when ``timestamp + 1`` is at or
-before the horizon, i.e. when its fact is certainly older than the horizon (and so pruned too).
+An outbox item forwards a stored fact, of one kind or the other, as its endpoint, lane and
+payload tell; the endpoint and event names that tell it are the forwarder's, so the caller
+passes them in (`ExpiryNames`).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Literal
 
-from relay.forward import ops
-from relay.retention import FactKind
 from relay.store.connection import Connection
 from relay.store.dialect import Dialect, dialect_of
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryNames:
+    """The names an outbox item's kind of fact is read from."""
+
+    batch: str  # the endpoint of batched person and delivery operations
+    v1_events: str  # the endpoint of v1 anonymous events
+    tapped_event: str  # the person event derived from a tap
+    link_failed_event: str  # the person event derived from a failed deep link
 
 
 # A forwarded fact's time, and what kind of fact it is (NULL: not a fact).
@@ -65,7 +64,9 @@ WHERE seq > :after AND seq <= :upto
 """
 
 
-def delete_older(conn: Connection, table: FactKind, before: float, limit: int) -> int:
+def delete_older(
+    conn: Connection, table: Literal["metrics", "events"], before: float, limit: int
+) -> int:
     """Delete up to ``limit`` rows of ``table`` that occurred before ``before``; how many."""
     cursor = conn.execute(
         f"DELETE FROM {table} WHERE seq IN"
@@ -76,25 +77,30 @@ def delete_older(conn: Connection, table: FactKind, before: float, limit: int) -
 
 
 def delete_counters(conn: Connection, before: float) -> None:
-    """The data-health counters of hours before ``before``: they describe nothing kept."""
+    """Delete the data-health counters of hours before ``before``."""
     conn.execute("DELETE FROM data_health_counts WHERE hour < ?", (before,))
 
 
-def expire_outbox(
-    conn: Connection,
-    metrics_before: float | None,
-    events_before: float | None,
-    after_seq: int,
-    limit: int,
-) -> tuple[int, int | None]:
-    """Expire what the next ``limit`` outbox items after ``after_seq`` forward of facts past
-    their horizon (None: that kind is kept forever). (expired, where to go on; None: done)."""
-    upto = conn.execute(
+def outbox_chunk_end(conn: Connection, after_seq: int, limit: int) -> int | None:
+    """The last seq of the next ``limit`` outbox items after ``after_seq`` (None: none)."""
+    upto: int | None = conn.execute(
         "SELECT max(seq) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?) AS chunk",
         (after_seq, limit),
     ).fetchone()[0]
-    if upto is None:
-        return 0, None
+    return upto
+
+
+def expire_outbox_chunk(
+    conn: Connection,
+    after_seq: int,
+    upto: int,
+    metrics_before: float | None,
+    events_before: float | None,
+    names: ExpiryNames,
+) -> int:
+    """Delete the outbox items in ``after_seq < seq <= upto`` that forward a metric whose
+    payload timestamp (+1) is at or before ``metrics_before``, or an event one at or before
+    ``events_before`` (None: none of that kind); how many."""
     cursor = conn.execute(
         _expire_chunk(dialect_of(conn)),
         {
@@ -102,10 +108,10 @@ def expire_outbox(
             "upto": upto,
             "metrics_before": metrics_before,
             "events_before": events_before,
-            "batch": ops.BATCH,
-            "v1_events": ops.V1_ANONYMOUS_EVENT,
-            "tapped_event": ops.ACTION_TAPPED_EVENT,
-            "link_failed_event": ops.DEEP_LINK_FAILED_EVENT,
+            "batch": names.batch,
+            "v1_events": names.v1_events,
+            "tapped_event": names.tapped_event,
+            "link_failed_event": names.link_failed_event,
         },
     )
-    return cursor.rowcount, upto
+    return cursor.rowcount

@@ -19,12 +19,14 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
+from relay.domain import devices, identity, ingest
+from relay.domain.conversions import AttributionRules
 from relay.forward import ops
 from relay.store.connection import Connection
-from relay.store.sqlite import devices, health, identity, ingest, rejected
-from relay.store.sqlite.conversions import AttributionRules
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.records import fetch_device
+from relay.store.sql import health, rejected
+from relay.store.sql.compat import remember_message
+from relay.store.sql.outbox import enqueue
+from relay.store.sql.records import fetch_device
 
 
 def apply_calls(
@@ -43,18 +45,14 @@ def apply_calls(
     applied = []
     duplicates = {"events": 0, "metrics": 0}
     for call in calls:
-        if call.message_id is not None:
-            cursor = conn.execute(
-                "INSERT INTO compat_messages (app_id, message_id, received_at)"
-                " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (app_id, call.message_id, now),
-            )
-            if cursor.rowcount == 0:  # a replay: already applied
-                for action in call.actions:
-                    kind = _fact_kind(action)
-                    if kind is not None:
-                        duplicates[kind] += 1
-                continue
+        if call.message_id is not None and not remember_message(
+            conn, app_id, call.message_id, now
+        ):  # a replay: already applied
+            for action in call.actions:
+                kind = _fact_kind(action)
+                if kind is not None:
+                    duplicates[kind] += 1
+            continue
         applied.append(call)
         for action in call.actions:
             kind = _fact_kind(action)

@@ -8,7 +8,7 @@ from relay.errors import NotFound
 from relay.models.devices import DeviceDetail
 from relay.models.identity import Profile
 from relay.store.connection import Connection
-from relay.store.sqlite.records import (
+from relay.store.sql.records import (
     DEVICE_COLUMNS,
     METRIC_COLUMNS,
     counts_from,

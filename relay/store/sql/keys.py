@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from relay.errors import Conflict, NotFound
-from relay.keys import KeyRecord
+from relay.models.keys import KeyRecord
 from relay.store.connection import Connection
 
 

@@ -6,8 +6,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from relay.forward.ops import Op
-from relay.forward.state import OutboxRow, OutboxStatus, Settlement
+from relay.models.outbox import Op, OutboxRow, OutboxStatus, Settlement
 from relay.store.connection import Connection
 from relay.store.dialect import dialect_of
 

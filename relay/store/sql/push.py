@@ -10,9 +10,7 @@ from relay.errors import NotFound, ValidationFailed
 from relay.models.common import Counts
 from relay.models.push import DeliveryTrace, TimelineEntry
 from relay.store.connection import Connection, Row
-from relay.store.sqlite.devices import device_changes
-from relay.store.sqlite.outbox import enqueue
-from relay.store.sqlite.records import DEVICE_COLUMNS, fetch_device
+from relay.store.sql.records import DEVICE_COLUMNS, fetch_device
 from relay.timeutil import format_timestamp
 
 
@@ -100,32 +98,6 @@ def _record_sent(conn: Connection, app_id: str, delivery_id: str, token: str, no
             now,
         ),
     )
-
-
-def invalidate_device(
-    conn: Connection,
-    app_id: str,
-    token: str,
-    reason: str,
-    unregistered_at: float | None,
-    now: float,
-) -> bool:
-    """Mark a dead token ``invalid`` and tell Customer.io; False if it was re-registered since.
-
-    ``unregistered_at`` is APNs's 410 timestamp: a PUT or refresh after it wins (the app
-    re-registered the token after Apple last saw it invalid).
-    """
-    before = fetch_device(conn, app_id, token)
-    if before is None:
-        return False
-    if unregistered_at is not None and before["token_updated_at"] > unregistered_at:
-        return False
-    conn.execute(
-        "UPDATE devices SET status = 'invalid', invalid_reason = ? WHERE id = ?",
-        (reason, before["id"]),
-    )
-    enqueue(conn, app_id, device_changes(before, None), now)
-    return True
 
 
 def mark_stale(

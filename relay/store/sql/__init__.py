@@ -1,0 +1,1 @@
+"""The statements both engines run, one module per table group (SQL lives only in storage)."""
