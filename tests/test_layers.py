@@ -38,6 +38,17 @@ def test_storage_imports_no_layer_above_it() -> None:
     assert not above
 
 
+def test_the_domain_imports_no_surface_above_it() -> None:
+    surfaces = ("relay.api", "relay.compat", "relay.ui", "relay.cli", "relay.app")
+    above = {
+        f"{path.relative_to(REPO)}: {name}"
+        for path in (REPO / "relay" / "domain").rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(surfaces)
+    }
+    assert not above
+
+
 def test_the_production_package_never_imports_the_test_fakes() -> None:
     offenders = {
         f"{path.relative_to(REPO)}: {name}"

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from relay import timeutil
 from relay.api.state import CALLER, METRICS, SETTINGS, STORE
-from relay.compat.actions import Call, RecordEvent
+from relay.domain.actions import Call, RecordEvent
 from relay.tracking_plan import PlanTally
 
 PLAN_TALLY = web.RequestKey("plan_tally", PlanTally)

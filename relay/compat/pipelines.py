@@ -30,20 +30,6 @@ from aiohttp import web
 from relay import timeutil
 from relay.api.routing import Route
 from relay.api.state import METRICS, SETTINGS
-from relay.compat.actions import (
-    Action,
-    Call,
-    Context,
-    DeletePerson,
-    Forward,
-    Identify,
-    RecordEvent,
-    RecordMetric,
-    Reject,
-    SuppressPerson,
-    UnregisterDevice,
-    UpsertDevice,
-)
 from relay.compat.doors import apply_calls, plan_tally
 from relay.compat.plan import admitted_event
 from relay.compat.timestamps import moment, retained
@@ -68,6 +54,20 @@ from relay.compat.wire import (
     key_for,
     ok,
     read_json,
+)
+from relay.domain.actions import (
+    Action,
+    Call,
+    Context,
+    DeletePerson,
+    Forward,
+    Identify,
+    RecordEvent,
+    RecordMetric,
+    Reject,
+    SuppressPerson,
+    UnregisterDevice,
+    UpsertDevice,
 )
 from relay.facts import NewMetric
 from relay.forward import ops

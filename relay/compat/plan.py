@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 from ulid import ULID
 
-from relay.compat.actions import Context
 from relay.compat.timestamps import retained
 from relay.compat.values import Refused
+from relay.domain.actions import Context
 from relay.facts import NewEvent
 
 REASON = "tracking_plan"

@@ -17,19 +17,6 @@ from ulid import ULID
 from relay import timeutil
 from relay.api.routing import Route
 from relay.api.state import SETTINGS
-from relay.compat.actions import (
-    Call,
-    Context,
-    DeletePerson,
-    Forward,
-    Identify,
-    Merge,
-    RecordEvent,
-    RecordMetric,
-    SuppressPerson,
-    UnregisterDevice,
-    UpsertDevice,
-)
 from relay.compat.doors import apply_calls, plan_tally
 from relay.compat.plan import admitted_event
 from relay.compat.timestamps import moment, retained
@@ -54,6 +41,19 @@ from relay.compat.wire import (
     ok,
     read_json,
     read_object,
+)
+from relay.domain.actions import (
+    Call,
+    Context,
+    DeletePerson,
+    Forward,
+    Identify,
+    Merge,
+    RecordEvent,
+    RecordMetric,
+    SuppressPerson,
+    UnregisterDevice,
+    UpsertDevice,
 )
 from relay.facts import NewMetric
 from relay.forward import ops

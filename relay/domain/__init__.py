@@ -1,4 +1,8 @@
-"""Storage backends behind one interface (`relay.domain.base.Store`)."""
+"""The domain: relay's rules, written once, run as jobs on either storage engine.
+
+HTTP, the compat surfaces, the dashboard and the CLI call `Store` (relay/domain/base.py);
+`create_store` builds the one implementation, `RelayStore`, on the configured engine.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from relay.store.sqlite.engine import WriteObserver
 
 
 def create_store(settings: Settings, on_commit: WriteObserver | None = None) -> Store:
-    """The backend named by ``[storage] url`` (settings validation refuses the unsupported)."""
+    """The store on the engine ``[storage] url`` names (settings validation refuses others)."""
     return RelayStore(settings, on_commit=on_commit)
 
 

@@ -1,7 +1,6 @@
-"""The storage interface: intent-level operations, one per thing the API does.
-
-A backend (SQLite today, PostgreSQL later) implements this Protocol as a sibling package
-under ``relay/store/``. Every write returns only after it is committed.
+"""The Store interface: intent-level operations, one per thing the API, the compat surfaces,
+the dashboard and the CLI do. `relay.domain.service.RelayStore` implements it on either storage
+engine. Every write returns only after it is committed.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from relay.compat.actions import Call
+from relay.domain.actions import Call
 from relay.facts import NewEvent, NewMetric
 from relay.keys import KeyRecord, Role
 from relay.models.devices import Device, DeviceDetail, DevicePut
@@ -139,4 +138,4 @@ class Store(Protocol):
 
     async def daily_token_changes(self, app_id: str, start: int, days: int) -> dict[str, list[int]]:
         """Per day from ``start`` (whole unix seconds): ``new``, ``replaced`` and ``invalid``
-        tokens (see relay/store/sqlite/dashboard.py)."""
+        tokens (see relay/store/sql/dashboard.py)."""

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import msgspec
 
-from relay.compat.actions import (
+from relay.domain import devices, identity, ingest
+from relay.domain.actions import (
     Call,
     DeletePerson,
     Forward,
@@ -19,7 +20,6 @@ from relay.compat.actions import (
     UnregisterDevice,
     UpsertDevice,
 )
-from relay.domain import devices, identity, ingest
 from relay.domain.conversions import AttributionRules
 from relay.forward import ops
 from relay.store.connection import Connection

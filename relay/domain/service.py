@@ -1,4 +1,5 @@
-"""The embedded SQLite backend: `RelayStore` maps the Store interface onto SQL modules."""
+"""`RelayStore`: each Store operation as jobs (the domain's rules, relay/domain/*.py) on the
+engine the ``[storage] url`` names — SQLite's or PostgreSQL's (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 from relay import health as data_health_report
 from relay import timeutil
-from relay.compat.actions import Call
 from relay.domain import compat, devices, identity, ingest, retention, segments
+from relay.domain.actions import Call
 from relay.domain.conversions import AttributionRules
 from relay.errors import CannotStart
 from relay.facts import NewEvent, NewMetric
@@ -341,7 +342,7 @@ class RelayStore:
                 return deleted
 
     async def _expire_outbox(self, horizons: Horizons) -> int:
-        """The outbox in seq order, a chunk per write (see relay/store/sqlite/retention.py)."""
+        """The outbox in seq order, a chunk per write (see relay/store/sql/retention.py)."""
         expired = 0
         after_seq: int | None = 0
         while after_seq is not None:

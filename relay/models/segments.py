@@ -24,7 +24,7 @@ class SyncResult(Struct):
 @dataclass(frozen=True, slots=True)
 class SegmentQuery:
     """Which profiles, which columns, as of when: the store turns it into its engine's SQL
-    (relay/store/sqlite/segment_sql.py)."""
+    (relay/store/sql/segment_sql.py)."""
 
     where: str  # the segment's predicate over the statistics; parameters as :name
     columns: tuple[str, ...]

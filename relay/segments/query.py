@@ -1,7 +1,7 @@
 """A segment's query as of a moment: its predicate, the columns wanted and the parameters.
 
 The statistics the predicates and columns name (``opened_in_window``, ``last_opened_at``…)
-are computed by the store (relay/store/sqlite/segment_sql.py), each profile's as of ``as_of``.
+are computed by the store (relay/store/sql/segment_sql.py), each profile's as of ``as_of``.
 """
 
 from __future__ import annotations
