@@ -56,9 +56,9 @@ async def run(
         for n in range(instances):
             (workdir / f"r{n}").mkdir()
             relays.append(forwarding_relay(workdir / f"r{n}", fake, 1, storage_url))
-        key = await asyncio.to_thread(create_key, relays[0])
         for relay in relays:
             await asyncio.to_thread(relay.start)
+        key = await asyncio.to_thread(create_key, relays[0])
         acknowledged: set[str] = set()
         stop = asyncio.Event()
         async with aiohttp.ClientSession() as session:

@@ -132,9 +132,11 @@ class Chromium:
             Path(target).mkdir(parents=True, exist_ok=True)
             await self.run(self.driver.save_screenshot, str(Path(target) / f"{name}.png"))
 
-    @property
-    def path(self) -> str:
-        return str(self.driver.current_url).removeprefix(self.base_url)
+    async def path(self) -> str:
+        # Through a thread like every driver call: the page may still be loading from relay,
+        # whose server runs on this event loop (a blocking call here would wait on itself).
+        url = await self.run(lambda: self.driver.current_url)
+        return str(url).removeprefix(self.base_url)
 
     def quit(self) -> None:
         self.driver.quit()
@@ -199,14 +201,14 @@ async def test_the_dashboard_in_chromium(
 
     # strangers land on the login page; app keys and unknown keys stay there
     await chromium.open("/ui/segments")
-    assert chromium.path.startswith("/ui/login")
+    assert (await chromium.path()).startswith("/ui/login")
     await chromium.screenshot("login")
     for key in (await relay.key("app"), "rly_not-a-key"):
         await log_in(chromium, key)
-        assert chromium.path.startswith("/ui/login")
+        assert (await chromium.path()).startswith("/ui/login")
         assert "not an admin key" in await chromium.text("login-error")
     await log_in(chromium, await relay.key("admin"))
-    assert chromium.path == "/ui/segments"
+    assert await chromium.path() == "/ui/segments"
 
     expected = await api_figures(admin, (DEAD,))
     assert expected["devices-invalid"] == 1
@@ -246,7 +248,7 @@ async def test_the_dashboard_in_chromium(
     )
     await chromium.run(link.click)
     await chromium.check()
-    assert chromium.path == f"/ui/deliveries/{delivery_id}"
+    assert await chromium.path() == f"/ui/deliveries/{delivery_id}"
     trace = (await admin.get(f"/v1/deliveries/{delivery_id}")).body
     for step in ("sent", "delivered", "opened", "converted"):
         assert int(await chromium.text(f"funnel-{step}")) == trace["funnel"][step], step
