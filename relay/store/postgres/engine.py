@@ -142,6 +142,8 @@ class PgEngine(GroupCommitter):
     _read_threads: ThreadPoolExecutor | None = None
     _readers: asyncio.Queue[PgConnection] = field(default_factory=asyncio.Queue)
     _all_readers: list[PgConnection] = field(default_factory=list)
+    _opened: list[PgConnection] = field(default_factory=list)  # every connection, to close
+    _closed: bool = False
     _queue: asyncio.Queue[Pending | None] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
     _accepting: bool = False
@@ -149,12 +151,13 @@ class PgEngine(GroupCommitter):
     async def open(self) -> None:
         """Connect, apply migrations (one process at a time), start the writer loop."""
         try:
-            self._writer = await self._in_writer(lambda: _connect(self.url))
+            self._closed = False
+            self._writer = await self._in_writer(self._connect)
             await self._in_writer(lambda: apply_migrations(self._conn()))
             readers = max(1, self.pool_size - 1)
             self._read_threads = ThreadPoolExecutor(readers, thread_name_prefix="relay-pg-read")
             for _ in range(readers):
-                reader = await self._in_reader(lambda: _connect(self.url))
+                reader = await self._in_reader(self._connect)
                 self._all_readers.append(reader)
                 self._readers.put_nowait(reader)
         except psycopg.Error as exc:
@@ -165,6 +168,22 @@ class PgEngine(GroupCommitter):
             await self.close()
             raise
         self._start_writing("relay-pg-writer")
+
+    def _connect(self) -> PgConnection:
+        """A new connection, closed with the engine whoever holds it then (a connection
+        opened in a thread for a caller that was cancelled meanwhile is closed too)."""
+        conn = _connect(self.url)
+        self._opened.append(conn)
+        if self._closed:
+            conn.raw.close()
+            raise Unavailable("storage is closed")
+        return conn
+
+    def _forget(self, conn: PgConnection) -> None:
+        with contextlib.suppress(psycopg.Error):
+            conn.raw.close()
+        if conn in self._opened:
+            self._opened.remove(conn)
 
     def _conn(self) -> PgConnection:
         if self._writer is None:
@@ -180,9 +199,11 @@ class PgEngine(GroupCommitter):
     async def close(self) -> None:
         """Commit everything already submitted, then close every connection."""
         await self._stop_writing()
-        for conn in [*self._all_readers, *([self._writer] if self._writer else [])]:
+        self._closed = True
+        for conn in self._opened:
             with contextlib.suppress(psycopg.Error):
                 conn.raw.close()
+        self._opened.clear()
         self._all_readers.clear()
         self._readers = asyncio.Queue()
         self._writer = None
@@ -212,11 +233,10 @@ class PgEngine(GroupCommitter):
         return await self.read(query)
 
     async def _replace_reader(self, broken: PgConnection) -> None:
-        with contextlib.suppress(psycopg.Error):
-            broken.raw.close()
+        self._forget(broken)
         try:
-            fresh = await self._in_reader(lambda: _connect(self.url))
-        except psycopg.Error:
+            fresh = await self._in_reader(self._connect)
+        except (psycopg.Error, Unavailable):
             fresh = broken  # still broken: the next read tries to reconnect again
         self._all_readers = [fresh if r is broken else r for r in self._all_readers]
         self._readers.put_nowait(fresh)
@@ -254,7 +274,9 @@ class PgEngine(GroupCommitter):
 
         def probe() -> None:
             if self._writer is None or self._writer.raw.closed or self._writer.raw.broken:
-                self._writer = _connect(self.url)
+                if self._writer is not None:
+                    self._forget(self._writer)
+                self._writer = self._connect()
             self._writer.execute("SELECT 1")
 
         try:
