@@ -9,7 +9,7 @@ from __future__ import annotations
 from relay.domain.base import Store
 from relay.domain.service import RelayStore
 from relay.settings import Settings
-from relay.store.sqlite.engine import WriteObserver
+from relay.store.writer import WriteObserver
 
 
 def create_store(settings: Settings, on_commit: WriteObserver | None = None) -> Store:

@@ -31,7 +31,8 @@ from relay.store.sql import dashboard, health, keys, outbox, push, queries, reje
 from relay.store.sql.records import device_model
 from relay.store.sql.segment_sql import segment_sql
 from relay.store.sqlite import backup
-from relay.store.sqlite.engine import Engine, WriteObserver
+from relay.store.sqlite.engine import Engine
+from relay.store.writer import WriteObserver
 from relay.tracking_plan import TrackingPlan
 
 # Devices per write transaction of the token-hygiene scan: milliseconds each.

@@ -1,13 +1,14 @@
 """PostgreSQL connections: one group-committing writer per process, a pool of readers.
 
-The same jobs as on SQLite (``fn(conn) -> result``, see relay/store/sqlite/engine.py) run
-here on a `PgConnection`, in threads: one writer thread commits whatever jobs are queued in
-one transaction (each inside a SAVEPOINT, so one failing job rolls back alone), and the
-callers hear back only after COMMIT. Several relay processes write to one database at once,
-so the writer's transactions are SERIALIZABLE: PostgreSQL then guarantees that the result is
-the one some serial order of the batches would give — the same guarantee SQLite's single
-writer gives — and a batch that loses a conflict is rolled back and run again (its jobs are
-pure functions of the database, so running one again is safe).
+The same jobs as on SQLite (``fn(conn) -> result``) run here on a `PgConnection`, in threads:
+the writer (relay/store/writer.py) commits whatever jobs are queued in one transaction, each
+inside a SAVEPOINT, in its own thread, and the callers hear back only after COMMIT.
+
+Several relay processes write to one database at once, so the writer's transactions are
+SERIALIZABLE: PostgreSQL then guarantees that the result is the one some serial order of the
+batches would give — the same guarantee SQLite's single writer gives — and a batch that loses
+a conflict is rolled back and run again (its jobs are pure functions of the database, so
+running one again is safe).
 """
 
 from __future__ import annotations
@@ -28,17 +29,15 @@ from psycopg import errors as pg_errors
 from relay.errors import CannotStart, Unavailable
 from relay.store.postgres.connection import PgConnection, Row
 from relay.store.postgres.migrate import apply_migrations
+from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Job = Callable[[PgConnection], Any]
-WriteObserver = Callable[[int, float], None]
 
-MAX_JOBS_PER_COMMIT = 512
 BATCH_CONFLICT_RETRIES = 3
 MAX_CONFLICT_RETRIES = 20
-PROBE_INTERVAL_S = 1.0
 CONNECT_TIMEOUT_S = 5
 # A serialization failure or a deadlock: the batch lost a race with another process.
 _CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
@@ -75,8 +74,8 @@ def _connect(url: str) -> PgConnection:
     return PgConnection(raw)
 
 
-def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[tuple[bool, Any]]:
-    outcomes: list[tuple[bool, Any]] = []
+def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
     conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
     try:
         for job in jobs:
@@ -103,7 +102,7 @@ def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[tuple[bool, Any]]
     return outcomes
 
 
-def _commit_with_retries(conn: PgConnection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+def _commit_with_retries(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
     """The batch in one transaction; after a few lost conflicts, each job in its own (a
     small transaction conflicts less, and one hot job no longer drags the others along)."""
     for attempt in range(BATCH_CONFLICT_RETRIES):
@@ -114,7 +113,7 @@ def _commit_with_retries(conn: PgConnection, jobs: list[Job]) -> list[tuple[bool
     return [_commit_alone(conn, job) for job in jobs]
 
 
-def _commit_alone(conn: PgConnection, job: Job) -> tuple[bool, Any]:
+def _commit_alone(conn: PgConnection, job: Job) -> Outcome:
     for attempt in range(MAX_CONFLICT_RETRIES):
         try:
             return _commit_batch(conn, [job])[0]
@@ -128,14 +127,8 @@ def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.25)))
 
 
-@dataclass(slots=True)
-class _Pending:
-    job: Job
-    future: asyncio.Future[Any]
-
-
 @dataclass
-class PgEngine:
+class PgEngine(GroupCommitter):
     """Owns the PostgreSQL connections of one relay process."""
 
     url: str
@@ -149,19 +142,22 @@ class PgEngine:
     _read_threads: ThreadPoolExecutor | None = None
     _readers: asyncio.Queue[PgConnection] = field(default_factory=asyncio.Queue)
     _all_readers: list[PgConnection] = field(default_factory=list)
-    _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
+    _opened: list[PgConnection] = field(default_factory=list)  # every connection, to close
+    _closed: bool = False
+    _queue: asyncio.Queue[Pending | None] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
     _accepting: bool = False
 
     async def open(self) -> None:
         """Connect, apply migrations (one process at a time), start the writer loop."""
         try:
-            self._writer = await self._in_writer(lambda: _connect(self.url))
+            self._closed = False
+            self._writer = await self._in_writer(self._connect)
             await self._in_writer(lambda: apply_migrations(self._conn()))
             readers = max(1, self.pool_size - 1)
             self._read_threads = ThreadPoolExecutor(readers, thread_name_prefix="relay-pg-read")
             for _ in range(readers):
-                reader = await self._in_reader(lambda: _connect(self.url))
+                reader = await self._in_reader(self._connect)
                 self._all_readers.append(reader)
                 self._readers.put_nowait(reader)
         except psycopg.Error as exc:
@@ -171,8 +167,23 @@ class PgEngine:
         except BaseException:
             await self.close()
             raise
-        self._accepting = True
-        self._task = asyncio.create_task(self._write_loop(), name="relay-pg-writer")
+        self._start_writing("relay-pg-writer")
+
+    def _connect(self) -> PgConnection:
+        """A new connection, closed with the engine whoever holds it then (a connection
+        opened in a thread for a caller that was cancelled meanwhile is closed too)."""
+        conn = _connect(self.url)
+        self._opened.append(conn)
+        if self._closed:
+            conn.raw.close()
+            raise Unavailable("storage is closed")
+        return conn
+
+    def _forget(self, conn: PgConnection) -> None:
+        with contextlib.suppress(psycopg.Error):
+            conn.raw.close()
+        if conn in self._opened:
+            self._opened.remove(conn)
 
     def _conn(self) -> PgConnection:
         if self._writer is None:
@@ -187,32 +198,18 @@ class PgEngine:
 
     async def close(self) -> None:
         """Commit everything already submitted, then close every connection."""
-        self._accepting = False
-        if self._task is not None:
-            self._queue.put_nowait(None)
-            await self._task
-            self._task = None
-        for conn in [*self._all_readers, *([self._writer] if self._writer else [])]:
+        await self._stop_writing()
+        self._closed = True
+        for conn in self._opened:
             with contextlib.suppress(psycopg.Error):
                 conn.raw.close()
+        self._opened.clear()
         self._all_readers.clear()
         self._readers = asyncio.Queue()
         self._writer = None
         if self._read_threads is not None:
             self._read_threads.shutdown(wait=False)
             self._read_threads = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._accepting and self._task is not None and not self._task.done()
-
-    async def write(self, job: Callable[[PgConnection], T]) -> T:
-        """Run ``job`` in a group-committed transaction; returns once it is committed."""
-        if not self.is_open:
-            raise Unavailable("storage is not accepting writes (starting or shutting down)")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(job, future))
-        return await future
 
     async def read(self, query: Callable[[PgConnection], T]) -> T:
         """Run ``query`` on a reader connection (each statement sees committed data)."""
@@ -236,11 +233,10 @@ class PgEngine:
         return await self.read(query)
 
     async def _replace_reader(self, broken: PgConnection) -> None:
-        with contextlib.suppress(psycopg.Error):
-            broken.raw.close()
+        self._forget(broken)
         try:
-            fresh = await self._in_reader(lambda: _connect(self.url))
-        except psycopg.Error:
+            fresh = await self._in_reader(self._connect)
+        except (psycopg.Error, Unavailable):
             fresh = broken  # still broken: the next read tries to reconnect again
         self._all_readers = [fresh if r is broken else r for r in self._all_readers]
         self._readers.put_nowait(fresh)
@@ -273,37 +269,14 @@ class PgEngine:
             await self._in_reader(finish)
             self._readers.put_nowait(reader)
 
-    async def _write_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            if self.fault is not None:
-                try:
-                    first = await asyncio.wait_for(self._queue.get(), PROBE_INTERVAL_S)
-                except TimeoutError:
-                    await self._probe()
-                    continue
-            else:
-                first = await self._queue.get()
-            batch: list[_Pending] = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
-            while len(batch) < MAX_JOBS_PER_COMMIT and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-            if batch:
-                await self._commit(batch)
-
     async def _probe(self) -> None:
         """Reconnect the writer and try the smallest write; on success the fault is over."""
 
         def probe() -> None:
             if self._writer is None or self._writer.raw.closed or self._writer.raw.broken:
-                self._writer = _connect(self.url)
+                if self._writer is not None:
+                    self._forget(self._writer)
+                self._writer = self._connect()
             self._writer.execute("SELECT 1")
 
         try:
@@ -314,36 +287,11 @@ class PgEngine:
         log.warning("storage takes writes again (was: %s)", self.fault)
         self.fault = None
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        if self.fault is not None:
-            await self._probe()
-        started = time.perf_counter()
-        jobs = [p.job for p in batch]
-        try:
-            outcomes = await self._in_writer(lambda: _commit_with_retries(self._conn(), jobs))
-        except Exception as exc:
-            fault = fault_of(exc)
-            if isinstance(exc, Unavailable):
-                reason = str(exc)
-            else:
-                if fault != self.fault:
-                    log.error("storage cannot commit (%s): %s", fault or "unexpected", exc)
-                self.fault = fault or f"write failed: {exc}"
-                reason = f"storage cannot commit: {self.fault}; retry"
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(Unavailable(reason))
-            return
-        self.fault = None
-        if self.on_commit is not None:
-            self.on_commit(len(batch), time.perf_counter() - started)
-        for pending, (ok, value) in zip(batch, outcomes, strict=True):
-            if pending.future.done():
-                continue
-            if ok:
-                pending.future.set_result(value)
-            else:
-                pending.future.set_exception(value)
+    async def _commit_jobs(self, jobs: list[Job]) -> list[Outcome]:
+        return await self._in_writer(lambda: _commit_with_retries(self._conn(), jobs))
+
+    def _fault_of(self, exc: BaseException) -> str | None:
+        return fault_of(exc)
 
 
 def _safe(url: str) -> str:

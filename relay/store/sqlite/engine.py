@@ -1,10 +1,9 @@
 """SQLite connections: one group-committing writer, a small pool of readers.
 
-Every write is a plain function ``fn(conn) -> result`` that runs in the writer's thread.
-The writer takes whatever jobs are queued, runs them in one ``BEGIN IMMEDIATE … COMMIT``
-(each inside its own SAVEPOINT, so one failing job rolls back alone) and only then resolves
-the callers' futures: a caller that gets a result knows its data is committed, and a hundred
-concurrent requests cost one fsync instead of a hundred.
+Every write is a plain function ``fn(conn) -> result``; the writer (relay/store/writer.py)
+runs the jobs queued meanwhile in one ``BEGIN IMMEDIATE … COMMIT`` in its thread, each inside
+its own SAVEPOINT, and answers their callers after COMMIT: a hundred concurrent requests cost
+one fsync instead of a hundred.
 
 Jobs run inside aiosqlite's connection thread through ``Connection._execute``; running a whole
 batch in one hop to the thread (instead of one hop per statement) is where the speed comes
@@ -37,18 +36,16 @@ import aiosqlite
 from relay.errors import CannotStart, Unavailable
 from relay.store.sqlite.faults import fault_of, must_read_immutable, writable
 from relay.store.sqlite.migrate import apply_migrations
+from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
-WriteObserver = Callable[[int, float], None]
 
-MAX_JOBS_PER_COMMIT = 512
 BUSY_TIMEOUT_MS = 10_000
 INLINE_BUSY_TIMEOUT_MS = 100
 CHECKPOINT_INTERVAL_S = 1.0
-PROBE_INTERVAL_S = 1.0  # while writes fail: how often to try one
 WAL_RESTART_FRAMES = 8192  # pages: 32 MiB at SQLite's default page size
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # what a restarted WAL file is truncated to
 
@@ -87,8 +84,8 @@ async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> 
     return await execute(fn, conn._conn, *args)
 
 
-def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
-    outcomes: list[tuple[bool, Any]] = []
+def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         for job in jobs:
@@ -125,14 +122,8 @@ def _probe_write(conn: sqlite3.Connection) -> None:
         raise
 
 
-@dataclass(slots=True)
-class _Pending:
-    job: Job
-    future: asyncio.Future[Any]
-
-
 @dataclass
-class Engine:
+class Engine(GroupCommitter):
     """Owns the SQLite connections of one database file."""
 
     path: Path
@@ -147,7 +138,7 @@ class Engine:
     _wal_frames: int = 0
     _readers: asyncio.Queue[aiosqlite.Connection] = field(default_factory=asyncio.Queue)
     _all_readers: list[aiosqlite.Connection] = field(default_factory=list)
-    _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
+    _queue: asyncio.Queue[Pending | None] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
     _accepting: bool = False
     # The storage fault writes hit (None: writes commit); probed until it clears.
@@ -177,8 +168,7 @@ class Engine:
         if self._writer is None and not self.path.exists():
             raise CannotStart(f"{self.path}: cannot create the database ({self.fault})")
         await self._connect_readers()
-        self._accepting = True
-        self._task = asyncio.create_task(self._write_loop(), name="relay-sqlite-writer")
+        self._start_writing("relay-sqlite-writer")
         self._checkpoint_task = asyncio.create_task(
             self._checkpoint_loop(), name="relay-sqlite-checkpoint"
         )
@@ -262,11 +252,7 @@ class Engine:
 
     async def close(self) -> None:
         """Commit everything already submitted, then close every connection."""
-        self._accepting = False
-        if self._task is not None:
-            self._queue.put_nowait(None)
-            await self._task
-            self._task = None
+        await self._stop_writing()
         if self._checkpoint_task is not None:
             self._checkpoint_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -276,18 +262,6 @@ class Engine:
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._accepting and self._task is not None and not self._task.done()
-
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``job`` in a group-committed transaction; returns once it is committed."""
-        if not self.is_open:
-            raise Unavailable("storage is not accepting writes (starting or shutting down)")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(job, future))
-        return await future
 
     async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``query`` on a reader connection (WAL snapshot, never blocks the writer)."""
@@ -336,63 +310,19 @@ class Engine:
                 await _run(reader, lambda _conn: cursors[0].close())
             self._readers.put_nowait(reader)
 
-    async def _write_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            if self.fault is not None:
-                try:
-                    first = await asyncio.wait_for(self._queue.get(), PROBE_INTERVAL_S)
-                except TimeoutError:
-                    await self._probe()
-                    continue
-            else:
-                first = await self._queue.get()
-            batch: list[_Pending] = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
-            while len(batch) < MAX_JOBS_PER_COMMIT and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-            if batch:
-                await self._commit(batch)
-            if self._wal_frames > WAL_RESTART_FRAMES:
-                await self._checkpoint_between_transactions()
-
-    async def _commit(self, batch: list[_Pending]) -> None:
-        if self.fault is not None:
-            await self._probe()
-        started = time.perf_counter()
-        try:
-            if self._writer is None:
-                raise sqlite3.OperationalError("attempt to write a readonly database")
-            outcomes = await _run(self._writer, _commit_batch, [p.job for p in batch])
-        except Exception as exc:
-            fault = fault_of(exc)
-            if fault != self.fault:
-                log.error("storage cannot commit (%s): %s", fault or "unexpected", exc)
-            self.fault = fault or f"write failed: {exc}"
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(
-                        Unavailable(f"storage cannot commit: {self.fault}; retry")
-                    )
-            return
-        self.fault = None
+    async def _commit_jobs(self, jobs: list[Job]) -> list[Outcome]:
+        if self._writer is None:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        outcomes = await _run(self._writer, _commit_batch, jobs)
         self._commits_since_checkpoint += 1
-        if self.on_commit is not None:
-            self.on_commit(len(batch), time.perf_counter() - started)
-        for pending, (ok, value) in zip(batch, outcomes, strict=True):
-            if pending.future.done():  # the caller went away; the data is committed anyway
-                continue
-            if ok:
-                pending.future.set_result(value)
-            else:
-                pending.future.set_exception(value)
+        return outcomes
+
+    def _fault_of(self, exc: BaseException) -> str | None:
+        return fault_of(exc)
+
+    async def _between_commits(self) -> None:
+        if self._wal_frames > WAL_RESTART_FRAMES:
+            await self._checkpoint_between_transactions()
 
     async def _checkpoint_loop(self) -> None:
         assert self._checkpointer is not None

@@ -8,19 +8,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from importlib import resources
+
+from relay.store.migrations import bundled
 
 log = logging.getLogger(__name__)
 
 
 def available_migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every bundled migration, in order."""
-    found = []
-    for entry in resources.files(__package__).joinpath("migrations").iterdir():
-        if entry.name.endswith(".sql"):
-            number, _, name = entry.name.removesuffix(".sql").partition("_")
-            found.append((int(number), name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return bundled(__package__ or "")
 
 
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:

@@ -1,0 +1,143 @@
+"""Group commit, the same on both engines: one writer per process, many callers.
+
+A caller queues its job and waits. The writer takes whatever jobs are queued (up to
+`MAX_JOBS_PER_COMMIT`), runs them in one transaction (each inside its own SAVEPOINT, so one
+failing job rolls back alone) and only then resolves the callers' futures: a caller that gets
+a result knows its data is committed, and a hundred concurrent requests cost one commit.
+
+While the storage has a fault (disk full, read-only, unreachable…) every caller of a batch gets
+`Unavailable` (503) naming it, and the writer probes once a second until a write succeeds.
+An engine supplies how to commit a batch, what a fault is and how to probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from relay.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Outcome = tuple[bool, Any]  # (True, the job's result) or (False, the exception it raised)
+WriteObserver = Callable[[int, float], None]  # (jobs in the commit, seconds it took)
+
+MAX_JOBS_PER_COMMIT = 512
+PROBE_INTERVAL_S = 1.0  # while writes fail: how often to try one
+
+
+@dataclass(slots=True)
+class Pending:
+    job: Callable[[Any], Any]
+    future: asyncio.Future[Any]
+
+
+class GroupCommitter:
+    """The write path of an engine (mixed into its class)."""
+
+    fault: str | None  # the storage fault writes hit (None: writes commit)
+    on_commit: WriteObserver | None
+    _queue: asyncio.Queue[Pending | None]
+    _task: asyncio.Task[None] | None
+    _accepting: bool
+
+    # -- what an engine supplies ------------------------------------------------------------
+
+    async def _commit_jobs(self, jobs: list[Callable[[Any], Any]]) -> list[Outcome]:
+        """Run ``jobs`` in one transaction; raise when the storage itself failed."""
+        raise NotImplementedError
+
+    def _fault_of(self, exc: BaseException) -> str | None:
+        raise NotImplementedError
+
+    async def _probe(self) -> None:
+        """Try a write; clear ``fault`` when it succeeds."""
+        raise NotImplementedError
+
+    async def _between_commits(self) -> None:
+        """Housekeeping the writer does after answering a batch's callers."""
+
+    # -- the write path ---------------------------------------------------------------------
+
+    def _start_writing(self, name: str) -> None:
+        self._accepting = True
+        self._task = asyncio.create_task(self._write_loop(), name=name)
+
+    async def _stop_writing(self) -> None:
+        """Commit everything already submitted, then stop."""
+        self._accepting = False
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._accepting and self._task is not None and not self._task.done()
+
+    async def write(self, job: Callable[[Any], T]) -> T:
+        """Run ``job`` in a group-committed transaction; returns once it is committed."""
+        if not self.is_open:
+            raise Unavailable("storage is not accepting writes (starting or shutting down)")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(Pending(job, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            if self.fault is not None:
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), PROBE_INTERVAL_S)
+                except TimeoutError:
+                    await self._probe()
+                    continue
+            else:
+                first = await self._queue.get()
+            batch: list[Pending] = []
+            if first is None:
+                stopping = True
+            else:
+                batch.append(first)
+            while len(batch) < MAX_JOBS_PER_COMMIT and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._commit(batch)
+            await self._between_commits()
+
+    async def _commit(self, batch: list[Pending]) -> None:
+        if self.fault is not None:
+            await self._probe()
+        started = time.perf_counter()
+        try:
+            outcomes = await self._commit_jobs([p.job for p in batch])
+        except Exception as exc:
+            fault = self._fault_of(exc)
+            if fault != self.fault:
+                log.error("storage cannot commit (%s): %s", fault or "unexpected", exc)
+            self.fault = fault or f"write failed: {exc}"
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(
+                        Unavailable(f"storage cannot commit: {self.fault}; retry")
+                    )
+            return
+        self.fault = None
+        if self.on_commit is not None:
+            self.on_commit(len(batch), time.perf_counter() - started)
+        for pending, (ok, value) in zip(batch, outcomes, strict=True):
+            if pending.future.done():  # the caller went away; the data is committed anyway
+                continue
+            if ok:
+                pending.future.set_result(value)
+            else:
+                pending.future.set_exception(value)

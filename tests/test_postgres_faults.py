@@ -1,0 +1,65 @@
+"""PostgreSQL faults: a lost connection is a storage fault (503, /readyz says so), healed by
+reconnecting, without a restart; a database that cannot be reached at start is one line."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests import engines
+from tests.support import RelayServer, eventually, free_port, make_settings, run_cli, write_config
+
+pytestmark = pytest.mark.postgresql_only
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RelayServer]:
+    relay = RelayServer(make_settings(tmp_path))
+    await relay.start()
+    yield relay
+    await relay.close()
+
+
+def _drop_relays_connections(database_url: str) -> int:
+    database = database_url.rpartition("/")[2]
+    rows = engines.query(
+        engines.ADMIN_URL,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = ? AND pid <> pg_backend_pid()",
+        (database,),
+    )
+    return int(str(rows[0][0]))
+
+
+async def test_a_lost_connection_answers_503_then_heals_without_a_restart(
+    server: RelayServer,
+) -> None:
+    api = await server.app_api()
+    assert (await api.put("/v1/devices/tok-a", {"platform": "ios"})).status == 201
+    assert _drop_relays_connections(server.settings.storage.url) > 0
+    first = await api.put("/v1/devices/tok-b", {"platform": "ios"})
+    assert first.status in (201, 503)  # the writer may notice at once or heal first
+    if first.status == 503:
+        assert "Retry-After" in first.headers
+
+    async def writes_again() -> bool:
+        answer = await api.put("/v1/devices/tok-b", {"platform": "ios"})
+        return answer.status in (200, 201)
+
+    await eventually(writes_again, timeout=15)
+    admin = await server.admin_api()
+    assert (await admin.get("/v1/devices/tok-a")).status == 200  # the readers healed too
+    assert (await admin.get("/readyz")).status == 200
+
+
+def test_a_database_that_cannot_be_reached_exits_1_naming_it(tmp_path: Path) -> None:
+    unreachable = "postgresql://relay:secret@127.0.0.1:1/relay"
+    config = write_config(tmp_path / "relay.toml", unreachable, free_port())
+    result = run_cli("migrate", "--config", str(config))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "127.0.0.1:1" in lines[0]
+    assert "secret" not in result.stderr  # the password is never printed
