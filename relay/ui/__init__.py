@@ -58,12 +58,14 @@ def setup_dashboard(app: web.Application) -> None:
 
 
 async def snapshot_context(app: web.Application) -> AsyncIterator[None]:
-    """Keep the expensive figures of every app warm while relay runs."""
+    """Keep the expensive figures of every app warm, from the first page an admin opens."""
     dashboard = app[DASHBOARD]
-    task = asyncio.create_task(
-        refresh_loop(dashboard.all, sorted(app[SETTINGS].app_ids), REFRESH_CHECK_SECONDS),
-        name="relay-ui-snapshots",
-    )
+
+    async def refresh_once_in_use() -> None:
+        await dashboard.in_use.wait()
+        await refresh_loop(dashboard.all, sorted(app[SETTINGS].app_ids), REFRESH_CHECK_SECONDS)
+
+    task = asyncio.create_task(refresh_once_in_use(), name="relay-ui-snapshots")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -14,7 +14,7 @@ from relay.api.state import CALLER, SETTINGS, STORE, Caller
 from relay.errors import ClientError, NotFound, Unavailable
 from relay.ui.render import STARTED, finish, redirect, render
 from relay.ui.sessions import COOKIE, LOGIN_COOKIE, new_token, tokens_match
-from relay.ui.state import SESSIONS, VIEWER
+from relay.ui.state import DASHBOARD, SESSIONS, VIEWER
 
 Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_KEY_CHARS = 4096
@@ -57,6 +57,7 @@ def page(handler: Page) -> Page:
                 target += "?next=" + quote(request.path_qs, safe="")
             return redirect(request, target)
         request[VIEWER] = session
+        request.app[DASHBOARD].in_use.set()
         app_id = request.query.get("app")
         if app_id is not None:
             if app_id not in request.app[SETTINGS].app_ids:

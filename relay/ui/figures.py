@@ -72,6 +72,9 @@ class Dashboard:
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
+        # Set by the first page an admin opens: until then nobody looks, and the snapshots'
+        # queries would only take CPU and a reader from ingest.
+        self.in_use = asyncio.Event()
         self._conversions = settings.attribution.conversion_events
         one_at_a_time = asyncio.Semaphore(1)
         self.devices = Figure(
