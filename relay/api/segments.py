@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -98,11 +99,21 @@ async def list_segments(request: web.Request) -> web.Response:
 async def export_segment(request: web.Request) -> web.StreamResponse:
     """Stream the segment's profiles as CSV (header row first) or JSON Lines."""
     parsed = parse_segment_request(request.match_info["name"], dict(request.query), timeutil.now())
-    query = segment_query(request, parsed)
+    return await stream_export(request, parsed, segment_query(request, parsed))
+
+
+async def stream_export(
+    request: web.Request,
+    parsed: SegmentRequest,
+    query: SegmentQuery,
+    headers: Mapping[str, str] | None = None,
+) -> web.StreamResponse:
+    """The export as an attachment, a chunk of rows at a time (also the dashboard's)."""
     response = web.StreamResponse(
         headers={
             "Content-Type": FORMATS[parsed.format],
             "Content-Disposition": f'attachment; filename="{parsed.segment.name}.{parsed.format}"',
+            **(headers or {}),
         }
     )
     await response.prepare(request)

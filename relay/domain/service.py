@@ -25,7 +25,7 @@ from relay.models.rejected import RejectedItem
 from relay.retention import FactKind, Horizons, PruneResult
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
-from relay.store.dialect import POSTGRES, SQLITE
+from relay.store.dialect import SQLITE
 from relay.store.postgres.engine import PgEngine
 from relay.store.sql import dashboard, health, keys, outbox, push, queries, rejected
 from relay.store.sql.records import device_model
@@ -223,7 +223,7 @@ class RelayStore:
     async def hold_forwarder_lease(self, holder: str, now: float, expires_at: float) -> bool:
         # An embedded database has one relay process: after a crash, the restarted process
         # takes over at once instead of waiting out the dead one's lease.
-        if isinstance(self.engine, Engine):
+        if self.engine.dialect is SQLITE:
             now = float("inf")
         return await self.engine.write(
             lambda conn: outbox.hold_lease(conn, holder, now, expires_at)
@@ -233,7 +233,7 @@ class RelayStore:
         await self.engine.write(lambda conn: outbox.release_lease(conn, holder))
 
     def segment_rows(self, query: SegmentQuery) -> AsyncIterator[list[Any]]:
-        sql = segment_sql(query, SQLITE if isinstance(self.engine, Engine) else POSTGRES)
+        sql = segment_sql(query, self.engine.dialect)
         return self.engine.stream(sql, query.params)
 
     async def sync_segment(

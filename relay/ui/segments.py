@@ -8,17 +8,16 @@ import asyncio
 from aiohttp import web
 
 from relay import timeutil
-from relay.api.segments import find_segment, parse_segment_request
+from relay.api.segments import find_segment, parse_segment_request, stream_export
 from relay.api.state import SETTINGS, STORE
 from relay.errors import ClientError
 from relay.segments.definitions import SEGMENTS
-from relay.segments.formats import FORMATS, encode_rows, header
 from relay.segments.query import build_query
 from relay.timeutil import format_timestamp
 from relay.ui import charts
 from relay.ui.auth import page
 from relay.ui.figures import SegmentHistory
-from relay.ui.render import finish, render
+from relay.ui.render import SECURITY_HEADERS, render
 from relay.ui.state import DASHBOARD, VIEWER
 
 
@@ -103,17 +102,4 @@ async def export(request: web.Request) -> web.StreamResponse:
         request[VIEWER].app_id,
         request.app[SETTINGS].attribution.conversion_events,
     )
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": FORMATS[parsed.format],
-            "Content-Disposition": f'attachment; filename="{parsed.segment.name}.{parsed.format}"',
-        }
-    )
-    finish(request, response)
-    await response.prepare(request)
-    if parsed.format == "csv":
-        await response.write(header("csv"))
-    async for rows in request.app[STORE].segment_rows(query):
-        await response.write(encode_rows(parsed.format, rows))
-    await response.write_eof()
-    return response
+    return await stream_export(request, parsed, query, SECURITY_HEADERS)

@@ -21,12 +21,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from relay.errors import CannotStart, Unavailable
+from relay.store.dialect import POSTGRES, Dialect
 from relay.store.postgres.connection import PgConnection, Row
 from relay.store.postgres.migrate import apply_migrations
 from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver
@@ -130,6 +131,8 @@ def _back_off(attempt: int) -> None:
 @dataclass
 class PgEngine(GroupCommitter):
     """Owns the PostgreSQL connections of one relay process."""
+
+    dialect: ClassVar[Dialect] = POSTGRES
 
     url: str
     pool_size: int = 10

@@ -29,11 +29,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import aiosqlite
 
 from relay.errors import CannotStart, Unavailable
+from relay.store.dialect import SQLITE, Dialect
 from relay.store.sqlite.faults import fault_of, must_read_immutable, writable
 from relay.store.sqlite.migrate import apply_migrations
 from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver
@@ -125,6 +126,8 @@ def _probe_write(conn: sqlite3.Connection) -> None:
 @dataclass
 class Engine(GroupCommitter):
     """Owns the SQLite connections of one database file."""
+
+    dialect: ClassVar[Dialect] = SQLITE
 
     path: Path
     synchronous: str = "full"
