@@ -15,7 +15,7 @@ import time
 from bench.common import data_dir, machine
 
 BENCHMARKS = ("ingest", "forward", "export", "memory", "scaling")
-NEEDS_POSTGRES = ("scale_out",)  # run by name only: `all` needs no PostgreSQL server
+NEEDS_POSTGRES = ("scale_out", "export_pg")  # run by name only: `all` needs no PostgreSQL server
 
 
 def main(argv: list[str] | None = None) -> int:

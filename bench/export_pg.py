@@ -1,0 +1,141 @@
+"""Export on PostgreSQL: the `bench export` dataset copied into PostgreSQL, every built-in segment
+streamed by relay on the PostgreSQL engine; time, rows/s and relay's peak RSS.
+
+    python -m bench export_pg [--size quick|full] [--postgresql ADMIN_URL]
+
+The SQLite dataset of `bench export` (generated if missing) is copied table by table into a
+fresh database ``relay_bench_export`` (``relay migrate`` first; the secondary indexes are
+dropped for the copy and built again after it, then ``ANALYZE``). relay and PostgreSQL share
+the machine unpinned. Targets as for SQLite: every segment under 10 s, peak RSS under 200 MB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+
+from bench.common import (
+    ADMIN_KEY,
+    Relay,
+    Report,
+    data_dir,
+    header,
+    loadgen,
+    mb,
+    peak_rss,
+    reset_peak_rss,
+)
+from bench.export import SIZES
+from bench.generate import dataset
+from relay.segments.definitions import SEGMENTS
+
+DATABASE = "relay_bench_export"
+ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://relay_test:relay_test@127.0.0.1:5432/postgres"
+)
+TABLES = ("api_keys", "profiles", "anonymous_ids", "devices", "metrics", "events")
+
+
+def _url(admin_url: str) -> str:
+    return f"{admin_url.rpartition('/')[0]}/{DATABASE}"
+
+
+def copy_dataset(db: Path, admin_url: str, workdir: Path) -> dict[str, float]:
+    """A fresh PostgreSQL database holding ``db``'s rows; seconds per step."""
+    seconds: dict[str, float] = {}
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)".encode())
+        admin.execute(f"CREATE DATABASE {DATABASE}".encode())
+    config = workdir / "migrate.toml"
+    config.write_text(f'[storage]\nurl = "{_url(admin_url)}"\n', encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "relay", "migrate", "--config", str(config)], check=True)
+    source = sqlite3.connect(db)
+    with psycopg.connect(_url(admin_url), autocommit=True) as conn:
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            " AND tablename = ANY(%s) AND indexname NOT LIKE '%%pkey'",
+            (list(TABLES),),
+        ).fetchall()
+        for name, _ in indexes:
+            with contextlib.suppress(psycopg.Error):  # a UNIQUE constraint's index stays
+                conn.execute(f"DROP INDEX {name}".encode())
+        for table in TABLES:
+            started = time.perf_counter()
+            columns = [row[1] for row in source.execute(f"PRAGMA table_info({table})")]
+            names = ", ".join(columns)
+            with (
+                conn.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({names}) FROM STDIN".encode()) as copy,
+            ):
+                for row in source.execute(f"SELECT {names} FROM {table}"):
+                    copy.write_row(row)
+            seconds[f"copy {table}"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for _, definition in indexes:
+            with contextlib.suppress(psycopg.errors.DuplicateTable):
+                conn.execute(definition.encode())
+        for table in ("devices", "metrics", "events"):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', "
+                f"'{'id' if table == 'devices' else 'seq'}'),"
+                f" (SELECT coalesce(max({'id' if table == 'devices' else 'seq'}), 1)"
+                f" FROM {table}))".encode()
+            )
+        seconds["indexes"] = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute(b"ANALYZE")
+        seconds["analyze"] = time.perf_counter() - started
+    source.close()
+    return seconds
+
+
+def run(size: str, admin_url: str = ADMIN_URL) -> Report:
+    spec = SIZES[size]
+    report = Report(
+        f"Export on PostgreSQL ({size}: {spec.profiles:,} profiles, {spec.metrics:,} metrics)"
+    )
+    header(report.name)
+    db, meta = dataset(f"export-{size}", spec)
+    worst_s = worst_rss = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench-export-pg-", dir=data_dir()) as tmp:
+        work = Path(tmp)
+        steps = copy_dataset(db, admin_url, work)
+        report.figure(
+            "dataset copied into PostgreSQL",
+            f"{sum(steps.values()):.0f} s",
+            ", ".join(f"{step} {s:.0f} s" for step, s in steps.items()),
+        )
+        with Relay(db, work, storage_url=_url(admin_url), cpu=None) as relay:
+            for name in SEGMENTS:
+                reset_peak_rss(relay.pid)
+                query = urlencode({"as_of": repr(meta["as_of"]), "format": "csv"})
+                got = loadgen(
+                    "export",
+                    "--url",
+                    f"{relay.url}/v1/segments/{name}/export?{query}",
+                    "--key",
+                    ADMIN_KEY,
+                )
+                rows, elapsed, rss = got["lines"] - 1, got["elapsed"], peak_rss(relay.pid)
+                worst_s, worst_rss = max(worst_s, elapsed), max(worst_rss, rss)
+                report.figure(
+                    f"{name}: rows, time, rows/s, peak RSS",
+                    f"{rows:,} in {elapsed:.2f} s",
+                    f"{rows / elapsed:,.0f} rows/s, {mb(rss)}",
+                )
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)".encode())
+    report.target("every segment under 10 s", worst_s < 10, f"slowest {worst_s:.2f} s")
+    report.target(
+        "peak RSS under 200 MB", worst_rss < 200 * 1024 * 1024, f"highest {mb(worst_rss)}"
+    )
+    return report
