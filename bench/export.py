@@ -84,6 +84,18 @@ def sqlite_cli(db: Path, query: SegmentQuery, out: Path) -> dict:
     return {"elapsed": elapsed, "rows": max(rows, 0), "peak_rss": usage.ru_maxrss * 1024}
 
 
+def export_through(relay: Relay, name: str, as_of: float) -> dict:
+    """One segment's CSV export streamed from ``relay``: the load generator's figures and
+    relay's peak RSS while it ran."""
+    reset_peak_rss(relay.pid)
+    query = urlencode({"as_of": repr(as_of), "format": "csv"})
+    got: dict = loadgen(
+        "export", "--url", f"{relay.url}/v1/segments/{name}/export?{query}", "--key", ADMIN_KEY
+    )
+    got["peak_rss"] = peak_rss(relay.pid)
+    return got
+
+
 def run(size: str) -> Report:
     spec = SIZES[size]
     report = Report(f"Export ({size}: {spec.profiles:,} profiles, {spec.metrics:,} metrics)")
@@ -111,17 +123,7 @@ def run(size: str) -> Report:
             if not can_reset:
                 report.note("could not reset VmHWM: peak RSS is relay's lifetime peak")
             for name in SEGMENTS:
-                reset_peak_rss(relay.pid)
-                query = urlencode({"as_of": repr(as_of), "format": "csv"})
-                got = loadgen(
-                    "export",
-                    "--url",
-                    f"{relay.url}/v1/segments/{name}/export?{query}",
-                    "--key",
-                    ADMIN_KEY,
-                )
-                got["peak_rss"] = peak_rss(relay.pid)
-                results[name] = {"relay": got}
+                results[name] = {"relay": export_through(relay, name, as_of)}
         for name in SEGMENTS:
             results[name]["sqlite3"] = sqlite_cli(db, segment_query(name, as_of), work / "out.csv")
 

@@ -20,22 +20,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import psycopg
 
 from bench.common import (
-    ADMIN_KEY,
     Relay,
     Report,
     data_dir,
     header,
-    loadgen,
     mb,
-    peak_rss,
-    reset_peak_rss,
 )
-from bench.export import SIZES
+from bench.export import SIZES, export_through
 from bench.generate import dataset
 from relay.segments.definitions import SEGMENTS
 
@@ -119,16 +114,8 @@ def run(size: str, admin_url: str = ADMIN_URL) -> Report:
         )
         with Relay(db, work, storage_url=_url(admin_url), cpu=None) as relay:
             for name in SEGMENTS:
-                reset_peak_rss(relay.pid)
-                query = urlencode({"as_of": repr(meta["as_of"]), "format": "csv"})
-                got = loadgen(
-                    "export",
-                    "--url",
-                    f"{relay.url}/v1/segments/{name}/export?{query}",
-                    "--key",
-                    ADMIN_KEY,
-                )
-                rows, elapsed, rss = got["lines"] - 1, got["elapsed"], peak_rss(relay.pid)
+                got = export_through(relay, name, meta["as_of"])
+                rows, elapsed, rss = got["lines"] - 1, got["elapsed"], got["peak_rss"]
                 worst_s, worst_rss = max(worst_s, elapsed), max(worst_rss, rss)
                 report.figure(
                     f"{name}: rows, time, rows/s, peak RSS",

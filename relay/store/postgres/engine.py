@@ -63,7 +63,7 @@ def fault_of(exc: BaseException) -> str | None:
     return None
 
 
-def _connect(url: str) -> PgConnection:
+def _open_connection(url: str) -> PgConnection:
     # Custom plans: psycopg prepares a statement run often, and a generic plan of
     # ``seq > $1`` (rows stored after a point) guesses a third of the table and scans it all.
     raw = psycopg.connect(
@@ -175,7 +175,7 @@ class PgEngine(GroupCommitter):
     def _connect(self) -> PgConnection:
         """A new connection, closed with the engine whoever holds it then (a connection
         opened in a thread for a caller that was cancelled meanwhile is closed too)."""
-        conn = _connect(self.url)
+        conn = _open_connection(self.url)
         self._opened.append(conn)
         if self._closed:
             conn.raw.close()
