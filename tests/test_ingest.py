@@ -7,6 +7,7 @@ stored events through the profile view (``last_converted_at``, existence of the 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -230,6 +231,22 @@ async def test_a_repeated_id_in_a_later_request_is_a_duplicate_and_the_first_cop
     assert shown["metric"] == "opened"
     assert shown["delivery_id"] == "d-first"
     assert instant(shown["timestamp"]) == PAST
+
+
+async def test_concurrent_requests_carrying_one_metric_store_it_once_and_say_so_once(
+    app_api: Api, admin_api: Api
+) -> None:
+    # Requests arriving together are stored together: each still hears its own counts.
+    await register(app_api, "tok-together")
+    shared = metric("tok-together", "delivered")
+    answers = await asyncio.gather(
+        *(post_metrics(app_api, shared, metric("tok-together", "opened")) for _ in range(20))
+    )
+    bodies = [answer.body for answer in answers]
+    assert all(answer.status == 200 for answer in answers)
+    assert sorted(body["accepted"] for body in bodies) == [1] * 19 + [2]
+    assert sum(body["duplicates"] for body in bodies) == 19
+    assert counts_of(await device(admin_api, "tok-together")) == counts(delivered=1, opened=20)
 
 
 async def test_replaying_a_whole_batch_changes_nothing(app_api: Api, admin_api: Api) -> None:

@@ -84,6 +84,60 @@ async def test_a_failing_write_rolls_back_alone(tmp_path: Path) -> None:
         await engine.close()
 
 
+async def test_a_failing_write_alone_in_its_commit_leaves_nothing(tmp_path: Path) -> None:
+    commits: list[int] = []
+    engine = await _engine(tmp_path, commits)
+
+    def fails(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (v) VALUES (100)")
+        raise NotFound("nothing here")
+
+    try:
+        with pytest.raises(NotFound):
+            await engine.write(fails)
+        assert await engine.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
+    finally:
+        await engine.close()
+
+
+def _insert_all(conn: sqlite3.Connection, table: str, values: list[int]) -> list[int]:
+    if any(v < 0 for v in values):
+        raise NotFound("a negative value")
+    conn.execute(f"INSERT INTO {table} (v) VALUES (?)", (len(values) * 1000 + min(values),))
+    conn.executemany(f"INSERT INTO {table} (v) VALUES (?)", [(v,) for v in values])
+    return [v * 10 for v in values]
+
+
+async def test_merged_writes_queued_together_run_as_one(tmp_path: Path) -> None:
+    commits: list[int] = []
+    engine = await _engine(tmp_path, commits)
+    try:
+        results = await asyncio.gather(
+            *(engine.write_merged(_insert_all, "t", v) for v in range(1, 51))
+        )
+        assert results == [v * 10 for v in range(1, 51)]
+        runs = await engine.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+        assert 50 < runs < 100  # every value, plus one row per run: fewer runs than items
+    finally:
+        await engine.close()
+
+
+async def test_a_failing_merged_run_runs_its_items_alone(tmp_path: Path) -> None:
+    commits: list[int] = []
+    engine = await _engine(tmp_path, commits)
+    try:
+        outcomes = await asyncio.gather(
+            *(engine.write_merged(_insert_all, "t", v) for v in (1, -1, 2)),
+            return_exceptions=True,
+        )
+        assert outcomes[0] == 10 and outcomes[2] == 20
+        assert isinstance(outcomes[1], NotFound)
+        rows = await engine.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+        assert rows == [1, 2, 1001, 1002]  # each alone: no trace of the failed merged run
+    finally:
+        await engine.close()
+
+
 async def test_close_commits_what_was_already_submitted(tmp_path: Path) -> None:
     commits: list[int] = []
     engine = await _engine(tmp_path, commits)

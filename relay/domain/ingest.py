@@ -76,6 +76,20 @@ def ingest_metrics(
     received_at: float,
     rules: AttributionRules,
 ) -> tuple[int, int]:
+    """Store the new metrics: (accepted, duplicates)."""
+    return ingest_metric_requests(conn, app_id, [metrics], received_at, rules)[0]
+
+
+def ingest_metric_requests(
+    conn: Connection,
+    app_id: str,
+    requests: list[list[NewMetric]],
+    received_at: float,
+    rules: AttributionRules,
+) -> list[tuple[int, int]]:
+    """`ingest_metrics` of several requests at once, in one set of statements: (accepted,
+    duplicates) of each. Of copies of one metric, the first in request order is accepted."""
+    metrics = [m for request in requests for m in request]
     owners = resolve_devices(conn, app_id, {m.token for m in metrics})
     rows = []
     for m in metrics:
@@ -98,13 +112,24 @@ def ingest_metrics(
                 m.source,
             )
         )
-    accepted, duplicates, before = facts.insert_new_metrics(conn, rows)
+    accepted, _, before = facts.insert_new_metrics(conn, rows)
     _touch_devices(conn, owners.values(), received_at)
     forward, opened_by = _consequences(conn, before)
     enqueue(conn, app_id, forward, received_at)
     for customer_id in opened_by:  # a new touch may attribute a conversion already stored
         attribute_conversions(conn, app_id, customer_id, rules, received_at)
-    return accepted, duplicates
+    if accepted == len(rows):
+        return [(len(request), 0) for request in requests]
+    new = set(facts.client_ids_after(conn, "metrics", before))
+    counts = []
+    for request in requests:
+        stored = 0
+        for m in request:
+            if m.client_id in new:
+                new.discard(m.client_id)  # a later copy is a duplicate
+                stored += 1
+        counts.append((stored, len(request) - stored))
+    return counts
 
 
 _PERSON_EVENT_OF_METRIC = {

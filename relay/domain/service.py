@@ -25,6 +25,7 @@ from relay.models.rejected import RejectedItem
 from relay.retention import FactKind, Horizons, PruneResult
 from relay.segments.query import SegmentQuery
 from relay.settings import Settings
+from relay.store.connection import Connection
 from relay.store.dialect import SQLITE
 from relay.store.postgres.engine import PgEngine
 from relay.store.sql import dashboard, health, keys, outbox, push, queries, rejected
@@ -173,13 +174,20 @@ class RelayStore:
         )
 
     async def ingest_metrics(self, app_id: str, metrics: list[NewMetric]) -> tuple[int, int]:
-        def job(conn):  # type: ignore[no-untyped-def]
-            now = timeutil.now()
-            accepted, duplicates = ingest.ingest_metrics(conn, app_id, metrics, now, self._rules)
-            health.count_at_door(conn, app_id, now, "metrics", duplicates, None)
-            return accepted, duplicates
+        # Concurrent requests of one app are stored together (`GroupCommitter.write_merged`).
+        counts: tuple[int, int] = await self.engine.write_merged(
+            self._ingest_metric_requests, app_id, metrics
+        )
+        return counts
 
-        return await self.engine.write(job)
+    def _ingest_metric_requests(
+        self, conn: Connection, app_id: str, requests: list[list[NewMetric]]
+    ) -> list[tuple[int, int]]:
+        now = timeutil.now()
+        counts = ingest.ingest_metric_requests(conn, app_id, requests, now, self._rules)
+        duplicates = sum(duplicates for _, duplicates in counts)
+        health.count_at_door(conn, app_id, now, "metrics", duplicates, None)
+        return counts
 
     async def ingest_events(
         self,

@@ -1,9 +1,15 @@
 """Group commit, the same on both engines: one writer per process, many callers.
 
 A caller queues its job and waits. The writer takes whatever jobs are queued (up to
-`MAX_JOBS_PER_COMMIT`), runs them in one transaction (each inside its own SAVEPOINT, so one
-failing job rolls back alone) and only then resolves the callers' futures: a caller that gets
-a result knows its data is committed, and a hundred concurrent requests cost one commit.
+`MAX_JOBS_PER_COMMIT`), runs them in one transaction and only then resolves the callers'
+futures: a caller that gets a result knows its data is committed, and a hundred concurrent
+requests cost one commit.
+
+Jobs of one kind can run as one: `write_merged` queues an item for a function that handles
+many items at once (``run(conn, key, items)``, one result per item), and the writer calls it
+once for all the items of a batch with the same function and key: sixteen concurrent
+single-metric requests then cost one set of statements, not sixteen. If that call fails, its
+items run again one by one, so one bad item fails alone.
 
 While the storage has a fault (disk full, read-only, unreachable…) every caller of a batch gets
 `Unavailable` (503) naming it, and the writer probes once a second until a write succeeds.
@@ -25,6 +31,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Outcome = tuple[bool, Any]  # (True, the job's result) or (False, the exception it raised)
+Job = Callable[[Any], Any]
+MergedRun = Callable[[Any, Any, list[Any]], list[Any]]  # (conn, key, items) -> a result each
 WriteObserver = Callable[[int, float], None]  # (jobs in the commit, seconds it took)
 
 MAX_JOBS_PER_COMMIT = 512
@@ -33,8 +41,40 @@ PROBE_INTERVAL_S = 1.0  # while writes fail: how often to try one
 
 @dataclass(slots=True)
 class Pending:
-    job: Callable[[Any], Any]
+    job: Job
     future: asyncio.Future[Any]
+    merge: tuple[MergedRun, Any, Any] | None = None  # (run, key, item) of `write_merged`
+
+
+@dataclass(slots=True)
+class _Unit:
+    """What the engine runs as one job: a pending job, or the merged items of several."""
+
+    job: Job  # returns one result per pending
+    pendings: list[Pending]
+
+
+def _units(batch: list[Pending]) -> list[_Unit]:
+    units: list[_Unit] = []
+    merged: dict[tuple[MergedRun, Any], list[Pending]] = {}
+    for pending in batch:
+        if pending.merge is None:
+            units.append(_Unit(_one(pending.job), [pending]))
+            continue
+        run, key, _ = pending.merge
+        if (run, key) not in merged:
+            merged[run, key] = []
+            units.append(_Unit(_many(run, key, merged[run, key]), merged[run, key]))
+        merged[run, key].append(pending)
+    return units
+
+
+def _one(job: Job) -> Job:
+    return lambda conn: [job(conn)]
+
+
+def _many(run: MergedRun, key: Any, pendings: list[Pending]) -> Job:
+    return lambda conn: run(conn, key, [p.merge[2] for p in pendings if p.merge is not None])
 
 
 class GroupCommitter:
@@ -48,7 +88,7 @@ class GroupCommitter:
 
     # -- what an engine supplies ------------------------------------------------------------
 
-    async def _commit_jobs(self, jobs: list[Callable[[Any], Any]]) -> list[Outcome]:
+    async def _commit_jobs(self, jobs: list[Job]) -> list[Outcome]:
         """Run ``jobs`` in one transaction; raise when the storage itself failed."""
         raise NotImplementedError
 
@@ -88,6 +128,16 @@ class GroupCommitter:
         self._queue.put_nowait(Pending(job, future))
         return await future
 
+    async def write_merged(self, run: MergedRun, key: Any, item: Any) -> Any:
+        """`write` of ``run(conn, key, [item])[0]``, run once with the other items of the
+        same ``run`` and ``key`` that are queued for the same commit."""
+        if not self.is_open:
+            raise Unavailable("storage is not accepting writes (starting or shutting down)")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        alone: Job = lambda conn: run(conn, key, [item])[0]  # noqa: E731 (if the merged run fails)
+        self._queue.put_nowait(Pending(alone, future, (run, key, item)))
+        return await future
+
     async def _write_loop(self) -> None:
         stopping = False
         while not stopping:
@@ -114,12 +164,13 @@ class GroupCommitter:
                 await self._commit(batch)
             await self._between_commits()
 
-    async def _commit(self, batch: list[Pending]) -> None:
+    async def _commit(self, batch: list[Pending], merge: bool = True) -> None:
         if self.fault is not None:
             await self._probe()
+        units = _units(batch) if merge else [_Unit(_one(p.job), [p]) for p in batch]
         started = time.perf_counter()
         try:
-            outcomes = await self._commit_jobs([p.job for p in batch])
+            outcomes = await self._commit_jobs([unit.job for unit in units])
         except Exception as exc:
             fault = self._fault_of(exc)
             if fault != self.fault:
@@ -134,10 +185,23 @@ class GroupCommitter:
         self.fault = None
         if self.on_commit is not None:
             self.on_commit(len(batch), time.perf_counter() - started)
-        for pending, (ok, value) in zip(batch, outcomes, strict=True):
-            if pending.future.done():  # the caller went away; the data is committed anyway
-                continue
+        alone: list[Pending] = []
+        for unit, (ok, value) in zip(units, outcomes, strict=True):
             if ok:
-                pending.future.set_result(value)
+                for pending, result in zip(unit.pendings, value, strict=True):
+                    _resolve(pending.future, result)
+            elif len(unit.pendings) == 1:
+                _resolve(unit.pendings[0].future, value, failed=True)
             else:
-                pending.future.set_exception(value)
+                alone.extend(unit.pendings)  # nothing of theirs was committed: each again
+        if alone:
+            await self._commit(alone, merge=False)
+
+
+def _resolve(future: asyncio.Future[Any], value: Any, failed: bool = False) -> None:
+    if future.done():  # the caller went away; the data is committed anyway
+        return
+    if failed:
+        future.set_exception(value)
+    else:
+        future.set_result(value)

@@ -1,8 +1,9 @@
 """PostgreSQL connections: one group-committing writer per process, a pool of readers.
 
 The same jobs as on SQLite (``fn(conn) -> result``) run here on a `PgConnection`, in threads:
-the writer (relay/store/writer.py) commits whatever jobs are queued in one transaction, each
-inside a SAVEPOINT, in its own thread, and the callers hear back only after COMMIT.
+the writer (relay/store/writer.py) commits whatever jobs are queued in one transaction (again
+with a SAVEPOINT per job when one of them fails), in its own thread, and the callers hear back
+only after COMMIT.
 
 Several relay processes write to one database at once, so the writer's transactions are
 SERIALIZABLE: PostgreSQL then guarantees that the result is the one some serial order of the
@@ -75,12 +76,28 @@ def _open_connection(url: str) -> PgConnection:
     return PgConnection(raw)
 
 
+class _JobFailed(Exception):
+    """A job failed in a batch run without savepoints: run the batch again with them."""
+
+
 def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
+    # Jobs rarely fail, so a batch first runs without a SAVEPOINT per job (two round trips
+    # each); when one fails, the batch runs again with them, so that it fails alone.
+    try:
+        return _run_batch(conn, jobs, savepoints=False)
+    except _JobFailed as failed:
+        if len(jobs) == 1:  # rolled back: the job's own error goes back to its caller
+            return [(False, failed.__cause__)]
+        return _run_batch(conn, jobs, savepoints=True)
+
+
+def _run_batch(conn: PgConnection, jobs: list[Job], savepoints: bool) -> list[Outcome]:
     outcomes: list[Outcome] = []
     conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
     try:
         for job in jobs:
-            conn.execute("SAVEPOINT job")
+            if savepoints:
+                conn.execute("SAVEPOINT job")
             try:
                 outcomes.append((True, job(conn)))
             except _CONFLICTS as exc:
@@ -88,9 +105,12 @@ def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
             except Exception as exc:
                 if fault_of(exc) is not None:
                     raise
+                if not savepoints:
+                    raise _JobFailed() from exc
                 conn.execute("ROLLBACK TO SAVEPOINT job")
                 outcomes.append((False, exc))
-            conn.execute("RELEASE SAVEPOINT job")
+            if savepoints:
+                conn.execute("RELEASE SAVEPOINT job")
         try:
             conn.execute("COMMIT")
         except _CONFLICTS as exc:

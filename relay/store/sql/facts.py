@@ -139,6 +139,16 @@ def delivery_metrics_after(conn: Connection, seq: int) -> Cursor:
     return conn.execute(_DELIVERY_METRICS_AFTER, (seq,))
 
 
+def client_ids_after(conn: Connection, table: str, seq: int) -> list[str]:
+    """The client ids of the metrics or events (``table``) stored after ``seq``."""
+    return [
+        row[0]
+        for row in conn.execute(
+            f"SELECT client_id FROM {table} WHERE {_AFTER.format(table)}", (seq,)
+        )
+    ]
+
+
 def events_after(conn: Connection, seq: int) -> list[Row]:
     """The events stored after ``seq``: client_id, name, occurred_at, properties,
     customer_id, anonymous_id."""

@@ -1,9 +1,9 @@
 """SQLite connections: one group-committing writer, a small pool of readers.
 
 Every write is a plain function ``fn(conn) -> result``; the writer (relay/store/writer.py)
-runs the jobs queued meanwhile in one ``BEGIN IMMEDIATE … COMMIT`` in its thread, each inside
-its own SAVEPOINT, and answers their callers after COMMIT: a hundred concurrent requests cost
-one fsync instead of a hundred.
+runs the jobs queued meanwhile in one ``BEGIN IMMEDIATE … COMMIT`` in its thread (again with a
+SAVEPOINT per job when one of them fails, so that it fails alone) and answers their callers
+after COMMIT: a hundred concurrent requests cost one fsync instead of a hundred.
 
 Jobs run inside aiosqlite's connection thread through ``Connection._execute``; running a whole
 batch in one hop to the thread (instead of one hop per statement) is where the speed comes
@@ -85,21 +85,40 @@ async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> 
     return await execute(fn, conn._conn, *args)
 
 
+class _JobFailed(Exception):
+    """A job failed in a batch run without savepoints: run the batch again with them."""
+
+
 def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+    # Jobs rarely fail, so a batch first runs without a SAVEPOINT per job (two statements
+    # each); when one fails, the batch runs again with them, so that it fails alone.
+    try:
+        return _run_batch(conn, jobs, savepoints=False)
+    except _JobFailed as failed:
+        if len(jobs) == 1:  # rolled back: the job's own error goes back to its caller
+            return [(False, failed.__cause__)]
+        return _run_batch(conn, jobs, savepoints=True)
+
+
+def _run_batch(conn: sqlite3.Connection, jobs: list[Job], savepoints: bool) -> list[Outcome]:
     outcomes: list[Outcome] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         for job in jobs:
-            conn.execute("SAVEPOINT job")
+            if savepoints:
+                conn.execute("SAVEPOINT job")
             try:
                 outcomes.append((True, job(conn)))
             except Exception as exc:
                 if fault_of(exc) is not None:
                     raise  # the storage's fault, not the job's: the whole batch fails
+                if not savepoints:
+                    raise _JobFailed() from exc
                 # the job's own error goes back to its caller only
                 conn.execute("ROLLBACK TO job")
                 outcomes.append((False, exc))
-            conn.execute("RELEASE job")
+            if savepoints:
+                conn.execute("RELEASE job")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
