@@ -4,7 +4,8 @@
 ``python -m bench plan-cost [--rounds N]`` (the tracking-plan checks' cost on event ingest);
 ``python -m bench dashboard [--size smoke|quick|full]`` (server time of every /ui/ page);
 ``python -m bench scale_out [--size quick|full] [--smoke] [--processes 1,2]`` (ingest with N relay
-processes on one PostgreSQL database; needs a PostgreSQL server, so not part of ``all``)."""
+processes on one PostgreSQL database; needs a PostgreSQL server, so not part of ``all``);
+``python -m bench export_pg [--size quick|full] [--keep]`` (segment exports on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         default="1,2",
         help="scale_out: relay process counts to measure, comma-separated (default 1,2)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="export_pg: keep the copied database, and use it again when it is there",
+    )
     args = parser.parse_args(argv)
     size = "smoke" if args.smoke else args.size
     print("machine:", ", ".join(f"{k} {v}" for k, v in machine().items()))
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             options["clients"] = args.clients
         if name == "scale_out":
             options["processes"] = args.processes
+        if name == "export_pg":
+            options["keep"] = args.keep
         report = module.run(size, **options)
         saved = report.save(size if "clients" not in options else f"{size}-c{args.clients}")
         print(f"  ({name} took {time.monotonic() - started:.0f}s; results in {saved})")

@@ -96,7 +96,21 @@ def copy_dataset(db: Path, admin_url: str, workdir: Path) -> dict[str, float]:
     return seconds
 
 
-def run(size: str, admin_url: str = ADMIN_URL) -> Report:
+def _copied(admin_url: str, size: str) -> bool:
+    """Whether the database already holds a finished copy of the ``size`` dataset."""
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+        if found.fetchone() is None:
+            return False
+    with psycopg.connect(_url(admin_url), autocommit=True) as conn:
+        comment = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (DATABASE,),
+        ).fetchone()
+    return comment is not None and comment[0] == f"relay bench {size}"
+
+
+def run(size: str, admin_url: str = ADMIN_URL, keep: bool = False) -> Report:
     spec = SIZES[size]
     report = Report(
         f"Export on PostgreSQL ({size}: {spec.profiles:,} profiles, {spec.metrics:,} metrics)"
@@ -106,12 +120,17 @@ def run(size: str, admin_url: str = ADMIN_URL) -> Report:
     worst_s = worst_rss = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-export-pg-", dir=data_dir()) as tmp:
         work = Path(tmp)
-        steps = copy_dataset(db, admin_url, work)
-        report.figure(
-            "dataset copied into PostgreSQL",
-            f"{sum(steps.values()):.0f} s",
-            ", ".join(f"{step} {s:.0f} s" for step, s in steps.items()),
-        )
+        if keep and _copied(admin_url, size):
+            report.figure("dataset copied into PostgreSQL", "kept from an earlier run", "")
+        else:
+            steps = copy_dataset(db, admin_url, work)
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(f"COMMENT ON DATABASE {DATABASE} IS 'relay bench {size}'".encode())
+            report.figure(
+                "dataset copied into PostgreSQL",
+                f"{sum(steps.values()):.0f} s",
+                ", ".join(f"{step} {s:.0f} s" for step, s in steps.items()),
+            )
         with Relay(db, work, storage_url=_url(admin_url), cpu=None) as relay:
             for name in SEGMENTS:
                 got = export_through(relay, name, meta["as_of"])
@@ -122,8 +141,9 @@ def run(size: str, admin_url: str = ADMIN_URL) -> Report:
                     f"{rows:,} in {elapsed:.2f} s",
                     f"{rows / elapsed:,.0f} rows/s, {mb(rss)}",
                 )
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)".encode())
+    if not keep:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)".encode())
     report.target("every segment under 10 s", worst_s < 10, f"slowest {worst_s:.2f} s")
     report.target(
         "peak RSS under 200 MB", worst_rss < 200 * 1024 * 1024, f"highest {mb(worst_rss)}"

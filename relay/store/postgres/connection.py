@@ -92,6 +92,14 @@ class PgConnection:
         cursor.executemany(translate(sql), [_adapt(row) for row in rows])
         return cursor
 
+    def stream(self, sql: str, params: Any, size: int) -> Iterator[Row]:
+        """The rows of one query as the server produces them, ``size`` per network chunk.
+
+        One portal run to its end, unlike a ``DECLARE``d cursor's ``FETCH``es, so the
+        server may plan it in parallel; closing the iterator early cancels the query."""
+        cursor = self.raw.cursor(row_factory=_rows)
+        return cursor.stream(translate(sql), _adapt(params), size=size)
+
     @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
