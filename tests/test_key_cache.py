@@ -1,8 +1,9 @@
 """API keys cached on PostgreSQL: a request need not read its key, and a revoke is honoured at
 once by every relay process (LISTEN/NOTIFY), even one whose listener was down meanwhile.
 
-A real relay on a real database; keys are revoked from outside it — by the CLI, in a process
-of its own, or by SQL no relay sent — so only the cache's invalidation can make them refused.
+The cache's bookkeeping is tested alone; the rest on a real relay and a real database, where
+keys are revoked from outside it — by the CLI, in a process of its own, or by SQL no relay
+sent — so only the cache's invalidation can make them refused.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from relay.domain.key_cache import KeyCache
 from relay.domain.service import RelayStore
-from relay.keys import generate_secret
+from relay.keys import KeyRecord, generate_secret
 from relay.store.connection import Connection
 from relay.store.postgres.key_signal import APPLICATION_NAME
 from tests import engines
@@ -31,8 +33,6 @@ from tests.support import (
     run_cli,
     write_config,
 )
-
-pytestmark = pytest.mark.postgresql_only
 
 
 def _relay_store(relay: RelayServer) -> RelayStore:
@@ -100,6 +100,7 @@ async def outside(relay: RelayServer) -> AsyncIterator[psycopg.Connection[tuple[
     conn.close()
 
 
+@pytest.mark.postgresql_only
 async def test_a_key_revoked_by_the_cli_is_refused_by_the_very_next_request(
     relay: RelayServer, tmp_path: Path
 ) -> None:
@@ -113,6 +114,7 @@ async def test_a_key_revoked_by_the_cli_is_refused_by_the_very_next_request(
     assert (await app.put("/v1/devices/tok-cli", {"platform": "ios"})).status == 401
 
 
+@pytest.mark.postgresql_only
 async def test_a_cached_key_authenticates_while_every_reader_is_busy(tmp_path: Path) -> None:
     base = make_settings(tmp_path)
     settings = replace(base, storage=replace(base.storage, pool_size=2))  # one reader
@@ -142,6 +144,7 @@ async def test_a_cached_key_authenticates_while_every_reader_is_busy(tmp_path: P
         await store.close()
 
 
+@pytest.mark.postgresql_only
 async def test_a_revoke_while_the_listener_is_down_is_honoured_and_it_listens_again(
     relay: RelayServer, outside: psycopg.Connection[tuple[object, ...]]
 ) -> None:
@@ -157,3 +160,35 @@ async def test_a_revoke_while_the_listener_is_down_is_honoured_and_it_listens_ag
         assert (await app.put("/v1/devices/tok-down", {"platform": "ios"})).status == 401
     await _listening(_relay_store(relay))
     assert _listeners(url) == 1
+
+
+FOUND = (KeyRecord("key_1", "default", "app", "test", 0.0), "hash-1")
+
+
+def test_a_key_cached_in_an_older_generation_is_a_miss() -> None:
+    cache = KeyCache()
+    cache.put("hash-1", FOUND, cache.stamp(1))
+    assert cache.get("hash-1", cache.stamp(1)) == FOUND
+    assert cache.get("hash-1", cache.stamp(2)) is None
+
+
+def test_a_key_read_before_an_invalidation_here_is_a_miss_after_it() -> None:
+    cache = KeyCache()
+    read_in = cache.stamp(1)  # a read in flight while this process revokes a key
+    cache.invalidate()
+    cache.put("hash-1", FOUND, read_in)
+    assert cache.get("hash-1", cache.stamp(1)) is None
+
+
+def test_nothing_is_cached_while_the_engine_cannot_say_when_keys_change() -> None:
+    cache = KeyCache()
+    cache.put("hash-1", FOUND, cache.stamp(None))
+    assert len(cache) == 0
+
+
+def test_a_full_cache_starts_over() -> None:
+    cache = KeyCache(max_entries=2)
+    for n in range(3):
+        cache.put(f"hash-{n}", FOUND, cache.stamp(1))
+    assert len(cache) == 1
+    assert cache.get("hash-2", cache.stamp(1)) == FOUND

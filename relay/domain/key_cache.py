@@ -26,6 +26,9 @@ class KeyCache:
         self._entries: dict[str, tuple[Found, Stamp]] = {}
         self._epoch = 0
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def stamp(self, generation: int | None) -> Stamp | None:
         """What a read made now is good for; None: not to be cached.
 
