@@ -13,6 +13,7 @@ from relay import timeutil
 from relay.domain import compat, devices, identity, ingest, retention, segments
 from relay.domain.actions import Call
 from relay.domain.conversions import AttributionRules
+from relay.domain.key_cache import KeyCache
 from relay.errors import CannotStart
 from relay.facts import NewEvent, NewMetric
 from relay.keys import KeyRecord, Role, hash_secret, hashes_match, new_key_id
@@ -62,6 +63,7 @@ class RelayStore:
                 on_commit=on_commit,
             )
         self._retention = settings.retention
+        self._keys = KeyCache()
 
     async def open(self) -> None:
         await self.engine.open()
@@ -82,20 +84,32 @@ class RelayStore:
 
     async def create_key(self, app_id: str, role: Role, name: str, secret: str) -> KeyRecord:
         record = KeyRecord(new_key_id(), app_id, role, name, timeutil.now())
-        await self.engine.write(
-            functools.partial(keys.insert_key, key=record, secret_hash=hash_secret(secret))
-        )
+        try:
+            await self.engine.write(
+                functools.partial(keys.insert_key, key=record, secret_hash=hash_secret(secret))
+            )
+        finally:  # even when it failed: a write can fail after its COMMIT got through
+            self._keys.invalidate()
         return record
 
     async def list_keys(self) -> list[KeyRecord]:
         return await self.engine.read(keys.list_keys)
 
     async def revoke_key(self, key_id: str) -> None:
-        await self.engine.write(lambda conn: keys.revoke_key(conn, key_id, timeutil.now()))
+        try:
+            await self.engine.write(lambda conn: keys.revoke_key(conn, key_id, timeutil.now()))
+        finally:
+            # At once here; other processes hear it from the engine (LISTEN/NOTIFY).
+            self._keys.invalidate()
 
     async def authenticate(self, secret: str) -> KeyRecord | None:
         presented = hash_secret(secret)
-        found = await self.engine.read_point(lambda conn: keys.find_active_key(conn, presented))
+        stamp = self._keys.stamp(self.engine.keys_generation)
+        found = self._keys.get(presented, stamp)
+        if found is None:
+            found = await self.engine.read_point(lambda conn: keys.find_active_key(conn, presented))
+            if found is not None:
+                self._keys.put(presented, found, stamp)
         if found is None or not hashes_match(found[1], presented):
             return None
         return found[0]

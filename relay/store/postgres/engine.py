@@ -31,6 +31,7 @@ from psycopg import errors as pg_errors
 from relay.errors import CannotStart, Unavailable
 from relay.store.dialect import POSTGRES, Dialect
 from relay.store.postgres.connection import PgConnection, Row
+from relay.store.postgres.key_signal import KeySignal
 from relay.store.postgres.migrate import apply_migrations
 from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver
 
@@ -171,6 +172,13 @@ class PgEngine(GroupCommitter):
     _queue: asyncio.Queue[Pending | None] = field(default_factory=asyncio.Queue)
     _task: asyncio.Task[None] | None = None
     _accepting: bool = False
+    _key_signal: KeySignal | None = None
+
+    @property
+    def keys_generation(self) -> int | None:
+        """Bumped whenever API keys may have changed; None while changes could go unseen
+        (relay/store/postgres/key_signal.py)."""
+        return None if self._key_signal is None else self._key_signal.generation
 
     async def open(self) -> None:
         """Connect, apply migrations (one process at a time), start the writer loop."""
@@ -192,6 +200,8 @@ class PgEngine(GroupCommitter):
             await self.close()
             raise
         self._start_writing("relay-pg-writer")
+        self._key_signal = KeySignal(self.url)
+        self._key_signal.start()
 
     def _connect(self) -> PgConnection:
         """A new connection, closed with the engine whoever holds it then (a connection
@@ -222,6 +232,9 @@ class PgEngine(GroupCommitter):
 
     async def close(self) -> None:
         """Commit everything already submitted, then close every connection."""
+        if self._key_signal is not None:
+            await self._key_signal.stop()
+            self._key_signal = None
         await self._stop_writing()
         self._closed = True
         for conn in self._opened:

@@ -5,6 +5,17 @@ from __future__ import annotations
 from relay.errors import Conflict, NotFound
 from relay.models.keys import KeyRecord
 from relay.store.connection import Connection
+from relay.store.dialect import POSTGRES, dialect_of
+
+# Relay processes cache keys on PostgreSQL; a notification on this channel tells them all, at
+# commit, that keys changed (relay/store/postgres/key_signal.py).
+KEYS_CHANGED_CHANNEL = "relay_keys"
+
+
+def _keys_changed(conn: Connection) -> None:
+    # Part of the job's transaction: a job rolled back notifies nobody.
+    if dialect_of(conn) is POSTGRES:
+        conn.execute("SELECT pg_notify(?, '')", (KEYS_CHANGED_CHANNEL,))
 
 
 def insert_key(conn: Connection, key: KeyRecord, secret_hash: str) -> None:
@@ -15,6 +26,7 @@ def insert_key(conn: Connection, key: KeyRecord, secret_hash: str) -> None:
     )
     if inserted.rowcount == 0:
         raise Conflict("a key with this value is already registered")
+    _keys_changed(conn)
 
 
 def revoke_key(conn: Connection, key_id: str, now: float) -> None:
@@ -23,6 +35,7 @@ def revoke_key(conn: Connection, key_id: str, now: float) -> None:
     )
     if cursor.rowcount == 0:
         raise NotFound(f"no key with id {key_id!r}")
+    _keys_changed(conn)
 
 
 def list_keys(conn: Connection) -> list[KeyRecord]:

@@ -168,6 +168,13 @@ class Engine(GroupCommitter):
     _migrated: bool = False
     _readers_immutable: bool = False
 
+    @property
+    def keys_generation(self) -> int | None:
+        """Always None: API keys are not cached on SQLite. Reading one inline costs ~3 µs, and
+        a CLI command in another process may revoke one at any time, with no cheap signal
+        reaching this process; so every request reads its key."""
+        return None
+
     async def open(self) -> None:
         """Create the file if needed, apply migrations, start the writer loop.
 
