@@ -41,6 +41,11 @@ def _insert(value: int):
     return job
 
 
+def _fails(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO t (v) VALUES (100)")
+    raise NotFound("nothing here")
+
+
 async def _engine(tmp_path: Path, commits: list[int]) -> Engine:
     engine = Engine(tmp_path / "e.db", on_commit=lambda jobs, _s: commits.append(jobs))
     await engine.open()
@@ -65,14 +70,10 @@ async def test_a_failing_write_rolls_back_alone(tmp_path: Path) -> None:
     commits: list[int] = []
     engine = await _engine(tmp_path, commits)
 
-    def fails(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO t (v) VALUES (100)")
-        raise NotFound("nothing here")
-
     try:
         outcomes = await asyncio.gather(
             engine.write(_insert(1)),
-            engine.write(fails),
+            engine.write(_fails),
             engine.write(_insert(2)),
             return_exceptions=True,
         )
@@ -88,13 +89,9 @@ async def test_a_failing_write_alone_in_its_commit_leaves_nothing(tmp_path: Path
     commits: list[int] = []
     engine = await _engine(tmp_path, commits)
 
-    def fails(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO t (v) VALUES (100)")
-        raise NotFound("nothing here")
-
     try:
         with pytest.raises(NotFound):
-            await engine.write(fails)
+            await engine.write(_fails)
         assert await engine.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
     finally:
         await engine.close()

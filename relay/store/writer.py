@@ -69,6 +69,25 @@ def _units(batch: list[Pending]) -> list[_Unit]:
     return units
 
 
+class JobFailed(Exception):
+    """A job failed in a batch run without savepoints: `commit_batch` runs it again with them."""
+
+
+def commit_batch(
+    run_batch: Callable[[list[Job], bool], list[Outcome]], jobs: list[Job]
+) -> list[Outcome]:
+    """``run_batch(jobs, savepoints)`` first without a SAVEPOINT around each job (two
+    statements per job, for a rollback rarely needed). An engine's ``run_batch`` raises
+    `JobFailed` from a job's own error when it runs without them, after rolling back; the
+    batch then runs again with them, so that job fails alone (a batch of one needs no rerun)."""
+    try:
+        return run_batch(jobs, False)
+    except JobFailed as failed:
+        if len(jobs) == 1:
+            return [(False, failed.__cause__)]
+        return run_batch(jobs, True)
+
+
 def _one(job: Job) -> Job:
     return lambda conn: [job(conn)]
 

@@ -33,7 +33,14 @@ from relay.store.dialect import POSTGRES, Dialect
 from relay.store.postgres.connection import PgConnection, Row
 from relay.store.postgres.key_signal import KeySignal
 from relay.store.postgres.migrate import apply_migrations
-from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver
+from relay.store.writer import (
+    GroupCommitter,
+    JobFailed,
+    Outcome,
+    Pending,
+    WriteObserver,
+    commit_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +85,8 @@ def _open_connection(url: str) -> PgConnection:
     return PgConnection(raw)
 
 
-class _JobFailed(Exception):
-    """A job failed in a batch run without savepoints: run the batch again with them."""
-
-
 def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
-    # Jobs rarely fail, so a batch first runs without a SAVEPOINT per job (two round trips
-    # each); when one fails, the batch runs again with them, so that it fails alone.
-    try:
-        return _run_batch(conn, jobs, savepoints=False)
-    except _JobFailed as failed:
-        if len(jobs) == 1:  # rolled back: the job's own error goes back to its caller
-            return [(False, failed.__cause__)]
-        return _run_batch(conn, jobs, savepoints=True)
+    return commit_batch(lambda batch, savepoints: _run_batch(conn, batch, savepoints), jobs)
 
 
 def _run_batch(conn: PgConnection, jobs: list[Job], savepoints: bool) -> list[Outcome]:
@@ -108,7 +104,7 @@ def _run_batch(conn: PgConnection, jobs: list[Job], savepoints: bool) -> list[Ou
                 if fault_of(exc) is not None:
                     raise
                 if not savepoints:
-                    raise _JobFailed() from exc
+                    raise JobFailed() from exc
                 conn.execute("ROLLBACK TO SAVEPOINT job")
                 outcomes.append((False, exc))
             if savepoints:

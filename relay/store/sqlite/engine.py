@@ -37,7 +37,14 @@ from relay.errors import CannotStart, Unavailable
 from relay.store.dialect import SQLITE, Dialect
 from relay.store.sqlite.faults import fault_of, must_read_immutable, writable
 from relay.store.sqlite.migrate import apply_migrations
-from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver
+from relay.store.writer import (
+    GroupCommitter,
+    JobFailed,
+    Outcome,
+    Pending,
+    WriteObserver,
+    commit_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +92,8 @@ async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> 
     return await execute(fn, conn._conn, *args)
 
 
-class _JobFailed(Exception):
-    """A job failed in a batch run without savepoints: run the batch again with them."""
-
-
 def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
-    # Jobs rarely fail, so a batch first runs without a SAVEPOINT per job (two statements
-    # each); when one fails, the batch runs again with them, so that it fails alone.
-    try:
-        return _run_batch(conn, jobs, savepoints=False)
-    except _JobFailed as failed:
-        if len(jobs) == 1:  # rolled back: the job's own error goes back to its caller
-            return [(False, failed.__cause__)]
-        return _run_batch(conn, jobs, savepoints=True)
+    return commit_batch(lambda batch, savepoints: _run_batch(conn, batch, savepoints), jobs)
 
 
 def _run_batch(conn: sqlite3.Connection, jobs: list[Job], savepoints: bool) -> list[Outcome]:
@@ -113,7 +109,7 @@ def _run_batch(conn: sqlite3.Connection, jobs: list[Job], savepoints: bool) -> l
                 if fault_of(exc) is not None:
                     raise  # the storage's fault, not the job's: the whole batch fails
                 if not savepoints:
-                    raise _JobFailed() from exc
+                    raise JobFailed() from exc
                 # the job's own error goes back to its caller only
                 conn.execute("ROLLBACK TO job")
                 outcomes.append((False, exc))
