@@ -3,10 +3,10 @@
 Two shapes, one per engine, with the same columns (the segment tests compare both engines'
 exports row for row).
 
-On SQLite each statistic is a correlated subquery that seeks into an index for one profile: a latest
-moment is one seek per metric kind into ``metrics_by_customer`` (app, customer, metric,
-occurred_at), a count in a window scans only that window's entries. The statistics form a
-subquery that both engines flatten into the outer query, so a statistic is computed only
+On SQLite each statistic is a correlated subquery that seeks into an index for one profile:
+a latest moment is one seek per metric kind into ``metrics_by_customer`` (app, customer,
+metric, occurred_at), a count in a window scans only that window's entries. The statistics
+form a subquery that SQLite flattens into the outer query, so a statistic is computed only
 where the segment's predicate or an exported column needs it, and columns only for members:
 an export costs a few seeks per profile, not a pass over every stored metric.
 
@@ -14,9 +14,10 @@ PostgreSQL runs such correlated subqueries as SubPlans, one executor start per p
 statistic (a dozen per profile: 41 s for one segment at 1 M profiles / 20 M metrics). There
 the statistics are aggregates instead: one ``GROUP BY customer_id`` pass over the app's
 entries of ``metrics_by_customer`` with a ``FILTER`` per statistic, one over its active
-devices, one over its conversion events, each merge-joined onto ``profiles`` in key order.
-A pass whose columns a segment does not use is dropped by the planner (a LEFT JOIN to a
-subquery unique on the join key adds nothing), so ``unreachable`` never reads ``metrics``.
+devices, one over its conversion events, each joined onto ``profiles``.
+A pass whose columns a query does not use is dropped by the planner (a LEFT JOIN to a
+subquery unique on the join key adds nothing): a sync of ``unreachable``, which wants only
+customer ids, never reads ``metrics``.
 
 Profiles come in primary-key order on both.
 """
