@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -245,22 +246,33 @@ class PgEngine(GroupCommitter):
             self._read_threads = None
 
     async def read(self, query: Callable[[PgConnection], T]) -> T:
-        """Run ``query`` on a reader connection (each statement sees committed data)."""
-        if not self._all_readers:
-            raise Unavailable("storage is closed")
-        reader = await self._readers.get()
-        try:
-            return await self._in_reader(lambda: query(reader))
-        except psycopg.Error as exc:
-            fault = fault_of(exc)
-            if fault is None:
-                raise
-            await self._replace_reader(reader)
-            reader = None  # type: ignore[assignment]
-            raise Unavailable(f"storage read failed: {fault}; retry") from exc
-        finally:
-            if reader is not None:
+        """Run ``query`` on a reader connection (each statement sees committed data).
+
+        A reader whose connection was lost (the server restarted, an operator terminated it)
+        is replaced, and the read, which changes nothing, runs once more on the new one: a
+        pool of dead readers then heals with the next reads, not with a 503 each."""
+        for attempt in range(2):
+            if not self._all_readers:
+                raise Unavailable("storage is closed")
+            reader = await self._readers.get()
+            try:
+                result = await self._in_reader(functools.partial(query, reader))
+            except psycopg.Error as exc:
+                fault = fault_of(exc)
+                if fault is None:
+                    self._readers.put_nowait(reader)
+                    raise
+                lost = reader.raw.broken or reader.raw.closed
+                await self._replace_reader(reader)
+                if attempt > 0 or not lost:
+                    raise Unavailable(f"storage read failed: {fault}; retry") from exc
+                continue
+            except BaseException:
                 self._readers.put_nowait(reader)
+                raise
+            self._readers.put_nowait(reader)
+            return result
+        raise AssertionError("unreachable")  # the second attempt returns or raises
 
     async def read_point(self, query: Callable[[PgConnection], T]) -> T:
         return await self.read(query)
