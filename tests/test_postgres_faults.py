@@ -54,6 +54,21 @@ async def test_a_lost_connection_answers_503_then_heals_without_a_restart(
     assert (await admin.get("/readyz")).status == 200
 
 
+async def test_a_process_holds_pool_size_connections_in_all(server: RelayServer) -> None:
+    # API.md: pool_size is the connections per process (writer, key listener, readers).
+    database = server.settings.storage.url.rpartition("/")[2]
+
+    def connections() -> int:
+        rows = engines.query(
+            engines.ADMIN_URL,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()",
+            (database,),
+        )
+        return int(str(rows[0][0]))
+
+    await eventually(lambda: connections() == server.settings.storage.pool_size)
+
+
 def test_a_database_that_cannot_be_reached_exits_1_naming_it(tmp_path: Path) -> None:
     unreachable = "postgresql://relay:secret@127.0.0.1:1/relay"
     config = write_config(tmp_path / "relay.toml", unreachable, free_port())

@@ -183,7 +183,8 @@ class PgEngine(GroupCommitter):
             self._closed = False
             self._writer = await self._in_writer(self._connect)
             await self._in_writer(lambda: apply_migrations(self._conn()))
-            readers = max(1, self.pool_size - 1)
+            # pool_size in all: the writer, the key-change listener (key_signal.py), readers
+            readers = max(1, self.pool_size - 2)
             self._read_threads = ThreadPoolExecutor(readers, thread_name_prefix="relay-pg-read")
             for _ in range(readers):
                 reader = await self._in_reader(self._connect)
