@@ -20,9 +20,11 @@ from typing import Any, TypeVar
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
 
 from relay.push.providers import FCM_FAKE_TOKEN
 from relay_fakes.fake_apns import FakeAPNs
@@ -37,6 +39,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DEAD = "dead" + "0" * 60
 T = TypeVar("T")
+PAGE_TIMEOUT_S = 30
 
 
 def require_chromium() -> None:
@@ -47,6 +50,20 @@ def require_chromium() -> None:
             " (apt-get install -y chromium chromium-driver), or deselect with -m 'not browser'",
             pytrace=False,
         )
+
+
+def _gone(element: WebElement) -> Callable[[Any], bool]:
+    """A wait condition: ``element``'s page was replaced (chromedriver reports a node of an
+    old document as stale, or as not belonging to the document)."""
+
+    def check(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    return check
 
 
 class Chromium:
@@ -72,8 +89,8 @@ class Chromium:
             options.add_argument(arg)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         self.driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-        self.driver.set_page_load_timeout(30)
-        self.driver.set_script_timeout(30)
+        self.driver.set_page_load_timeout(PAGE_TIMEOUT_S)
+        self.driver.set_script_timeout(PAGE_TIMEOUT_S)
         self.base_url = base_url
         self.console_errors: list[str] = []
         self.foreign_requests: list[str] = []
@@ -124,6 +141,9 @@ class Chromium:
     async def submit(self, selector: str) -> None:
         button = await self.run(self.driver.find_element, By.CSS_SELECTOR, selector)
         await self.run(button.click)
+        # A click does not wait for the page it posts to: wait until the form's page is gone.
+        wait = WebDriverWait(self.driver, PAGE_TIMEOUT_S)
+        await self.run(wait.until, _gone(button))
         await self.check()
 
     async def screenshot(self, name: str) -> None:
