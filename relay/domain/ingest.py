@@ -112,23 +112,23 @@ def ingest_metric_requests(
                 m.source,
             )
         )
-    accepted, _, before = facts.insert_new_metrics(conn, rows)
+    accepted, stored = facts.insert_new_metrics(conn, rows)
     _touch_devices(conn, owners.values(), received_at)
-    forward, opened_by = _consequences(conn, before)
+    forward, opened_by = _consequences(conn, stored)
     enqueue(conn, app_id, forward, received_at)
     for customer_id in opened_by:  # a new touch may attribute a conversion already stored
         attribute_conversions(conn, app_id, customer_id, rules, received_at)
     if accepted == len(rows):
         return [(len(request), 0) for request in requests]
-    new = set(facts.client_ids_after(conn, "metrics", before))
+    new = set(facts.client_ids_among(conn, "metrics", stored))
     counts = []
     for request in requests:
-        stored = 0
+        fresh = 0
         for m in request:
             if m.client_id in new:
                 new.discard(m.client_id)  # a later copy is a duplicate
-                stored += 1
-        counts.append((stored, len(request) - stored))
+                fresh += 1
+        counts.append((fresh, len(request) - fresh))
     return counts
 
 
@@ -140,15 +140,15 @@ _PERSON_EVENT_OF_METRIC = {
 
 # Customer.io hears one delivered and one opened (an open or a tap) per delivery and token,
 # whatever relay received: a metric is forwarded if no earlier one of its kind exists
-# (`facts.delivery_metrics_after`'s ``first_of_its_kind``). (A `converted` is unique per
+# (`facts.delivery_metrics_among`'s ``first_of_its_kind``). (A `converted` is unique per
 # delivery and token by an index, so it is always the first.)
-def _consequences(conn: Connection, since_seq: int) -> tuple[list[ops.Op], set[str]]:
+def _consequences(conn: Connection, stored: facts.Stored) -> tuple[list[ops.Op], set[str]]:
     """One pass over the metrics just stored that name a delivery (the others neither forward
     nor attribute): what Customer.io must hear, and the profiles that got an open or tap."""
     forward: list[ops.Op] = []
     opened_by: set[str] = set()
-    test_deliveries = facts.qa_deliveries_after(conn, since_seq)
-    for m in facts.delivery_metrics_after(conn, since_seq):
+    test_deliveries = facts.qa_deliveries_among(conn, stored)
+    for m in facts.delivery_metrics_among(conn, stored):
         delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
         if m["metric"] in ("opened", "tapped") and m["customer_id"] is not None:
             opened_by.add(m["customer_id"])
@@ -201,8 +201,8 @@ def ingest_events(
                 e.properties,
             )
         )
-    accepted, duplicates, before = facts.insert_new_events(conn, rows)
-    new_events = facts.events_after(conn, before)
+    accepted, stored = facts.insert_new_events(conn, rows)
+    new_events = facts.events_among(conn, stored)
     event_ops = (
         ops.event(
             e["name"],
@@ -214,6 +214,6 @@ def ingest_events(
         for e in new_events
     )
     enqueue(conn, app_id, [op for op in event_ops if op is not None], received_at)
-    for (customer_id,) in facts.event_customers_after(conn, before):
+    for (customer_id,) in facts.event_customers_among(conn, stored):
         attribute_conversions(conn, app_id, customer_id, rules, received_at)
-    return accepted, duplicates, frozenset(e["client_id"] for e in new_events)
+    return accepted, len(rows) - accepted, frozenset(e["client_id"] for e in new_events)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from relay.store.connection import Connection, Cursor, Row
-from relay.store.dialect import dialect_of
+from relay.store.dialect import POSTGRES, dialect_of
 
 # What a fact needs of the device it reports for (rows read by column name).
 OWNER_COLUMNS = "id, customer_id, anonymous_id, status, replaced_by"
@@ -30,49 +32,95 @@ def device_owners(conn: Connection, app_id: str, tokens: set[str]) -> Cursor:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The rows of a table this transaction just stored: a condition on ``seq`` and its one
+    parameter, for statements that read them back."""
+
+    condition: str
+    param: object
+
+
+_METRIC_COLUMNS = (
+    ("app_id", "text"),
+    ("client_id", "text"),
+    ("metric", "text"),
+    ("token", "text"),
+    ("device_id", "bigint"),
+    ("customer_id", "text"),
+    ("anonymous_id", "text"),
+    ("delivery_id", "text"),
+    ("occurred_at", "double precision"),
+    ("received_at", "double precision"),
+    ("action", "text"),
+    ("deep_link", "text"),
+    ("reason", "text"),
+    ("source", "text"),
+)
+_EVENT_COLUMNS = (
+    ("app_id", "text"),
+    ("client_id", "text"),
+    ("name", "text"),
+    ("original_name", "text"),
+    ("token", "text"),
+    ("device_id", "bigint"),
+    ("customer_id", "text"),
+    ("anonymous_id", "text"),
+    ("occurred_at", "double precision"),
+    ("received_at", "double precision"),
+    ("properties", "text"),
+)
+
+
+@functools.cache
+def _insert_rows_sql(table: str, columns: tuple[tuple[str, str], ...], postgres: bool) -> str:
+    names = ", ".join(name for name, _ in columns)
+    if not postgres:
+        marks = ", ".join("?" for _ in columns)
+        return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    # One statement for all rows, in their order (the first copy wins), returning what it
+    # stored: no per-row statements, and no read of the table's end (max(seq)), which two
+    # processes' SERIALIZABLE transactions would each read while the other writes it.
+    arrays = ", ".join(f"CAST(? AS {sql_type}[])" for _, sql_type in columns)
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names}"
+        f" FROM unnest({arrays}) WITH ORDINALITY AS given ({names}, position)"
+        " ORDER BY position ON CONFLICT DO NOTHING RETURNING seq"
+    )
+
+
 def _insert_new(
-    conn: Connection, table: str, sql: str, rows: Sequence[tuple[object, ...]]
-) -> tuple[int, int, int]:
-    """Insert ``rows`` but those already stored: (accepted, duplicates, seq before). The
-    first copy wins.
-
-    Rows this call inserted are exactly those with ``seq`` above the returned one that this
-    transaction sees: on SQLite relay has a single writer; on PostgreSQL the transaction's
-    snapshot shows no row committed by another process after it began.
-    """
+    conn: Connection,
+    table: str,
+    columns: tuple[tuple[str, str], ...],
+    rows: Sequence[tuple[object, ...]],
+) -> tuple[int, Stored]:
+    """Insert ``rows`` but those already stored (the first copy wins): how many it stored,
+    and which."""
+    if dialect_of(conn) is POSTGRES:
+        sql = _insert_rows_sql(table, columns, postgres=True)
+        by_column = list(zip(*rows, strict=True)) or [()] * len(columns)  # a column per array
+        arrays = [list(values) for values in by_column]
+        seqs = [seq for (seq,) in conn.execute(sql, arrays)]
+        return len(seqs), Stored("seq = ANY(CAST(? AS bigint[]))", seqs)
+    # SQLite has one writer: the rows this call inserted are exactly those above the end.
     before = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()[0]
-    accepted = conn.executemany(sql, rows).rowcount
-    return accepted, len(rows) - accepted, before
+    accepted = conn.executemany(_insert_rows_sql(table, columns, postgres=False), rows).rowcount
+    return accepted, Stored(f"seq > ? AND seq <= (SELECT max(seq) FROM {table})", before)
 
 
-def insert_new_metrics(
-    conn: Connection, rows: Sequence[tuple[object, ...]]
-) -> tuple[int, int, int]:
+def insert_new_metrics(conn: Connection, rows: Sequence[tuple[object, ...]]) -> tuple[int, Stored]:
     """Insert metric rows (app_id, client_id, metric, token, device_id, customer_id,
     anonymous_id, delivery_id, occurred_at, received_at, action, deep_link, reason, source)
-    but those already stored: (accepted, duplicates, seq before)."""
-    return _insert_new(
-        conn,
-        "metrics",
-        "INSERT INTO metrics (app_id, client_id, metric, token, device_id, customer_id,"
-        " anonymous_id, delivery_id, occurred_at, received_at, action, deep_link, reason, source)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        rows,
-    )
+    but those already stored: (how many it stored, which)."""
+    return _insert_new(conn, "metrics", _METRIC_COLUMNS, rows)
 
 
-def insert_new_events(conn: Connection, rows: Sequence[tuple[object, ...]]) -> tuple[int, int, int]:
+def insert_new_events(conn: Connection, rows: Sequence[tuple[object, ...]]) -> tuple[int, Stored]:
     """Insert event rows (app_id, client_id, name, original_name, token, device_id,
     customer_id, anonymous_id, occurred_at, received_at, properties) but those already
-    stored: (accepted, duplicates, seq before)."""
-    return _insert_new(
-        conn,
-        "events",
-        "INSERT INTO events (app_id, client_id, name, original_name, token, device_id,"
-        " customer_id, anonymous_id, occurred_at, received_at, properties)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        rows,
-    )
+    stored: (how many it stored, which)."""
+    return _insert_new(conn, "events", _EVENT_COLUMNS, rows)
 
 
 def mark_devices_seen(conn: Connection, device_ids: Sequence[int], now: float) -> None:
@@ -96,29 +144,22 @@ def reactivate_stale_devices(conn: Connection, device_ids: Sequence[int]) -> Non
     )
 
 
-# The rows this transaction stored: above ``seq`` and up to the last one. The upper bound
-# changes nothing in the result; it tells PostgreSQL's planner the range is narrow, which
-# ``seq > $1`` alone does not while the table's statistics lag behind its growth (it then
-# scans the whole table, once per commit).
-_AFTER = "seq > ? AND seq <= (SELECT max(seq) FROM {0})"
-
-
-def qa_deliveries_after(conn: Connection, seq: int) -> set[str]:
-    """The test deliveries (relay's own QA pushes) named by metrics stored after ``seq``."""
+def qa_deliveries_among(conn: Connection, stored: Stored) -> set[str]:
+    """The test deliveries (relay's own QA pushes) named by the ``stored`` metrics."""
     return {
         row[0]
         for row in conn.execute(
             "SELECT delivery_id FROM test_deliveries WHERE delivery_id IN"
-            f" (SELECT delivery_id FROM metrics WHERE {_AFTER.format('metrics')}"
+            f" (SELECT delivery_id FROM metrics WHERE {stored.condition}"
             " AND delivery_id IS NOT NULL)",
-            (seq,),
+            (stored.param,),
         )
     }
 
 
 # A metric's kind for de-duplication: a tap is an open.
 _KIND = "CASE {0}.metric WHEN 'tapped' THEN 'opened' ELSE {0}.metric END"
-_DELIVERY_METRICS_AFTER = f"""
+_DELIVERY_METRICS = f"""
 SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action, deep_link,
     reason,
     NOT EXISTS (
@@ -128,43 +169,39 @@ SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, actio
             AND {_KIND.format("earlier")} = {_KIND.format("m")}
     ) AS first_of_its_kind
 FROM metrics AS m
-WHERE {_AFTER.format("metrics")} AND delivery_id IS NOT NULL
+WHERE {{stored}} AND delivery_id IS NOT NULL
 """
 
 
-def delivery_metrics_after(conn: Connection, seq: int) -> Cursor:
-    """The metrics stored after ``seq`` that name a delivery, each with ``first_of_its_kind``:
-    whether no earlier metric of its kind (a tap counts as an open) exists for its delivery
-    and token."""
-    return conn.execute(_DELIVERY_METRICS_AFTER, (seq,))
+def delivery_metrics_among(conn: Connection, stored: Stored) -> Cursor:
+    """The ``stored`` metrics that name a delivery, each with ``first_of_its_kind``: whether
+    no earlier metric of its kind (a tap counts as an open) exists for its delivery and
+    token."""
+    return conn.execute(_DELIVERY_METRICS.format(stored=stored.condition), (stored.param,))
 
 
-def client_ids_after(conn: Connection, table: str, seq: int) -> list[str]:
-    """The client ids of the metrics or events (``table``) stored after ``seq``."""
-    return [
-        row[0]
-        for row in conn.execute(
-            f"SELECT client_id FROM {table} WHERE {_AFTER.format(table)}", (seq,)
-        )
-    ]
+def client_ids_among(conn: Connection, table: str, stored: Stored) -> list[str]:
+    """The client ids of the ``stored`` metrics or events (``table``)."""
+    sql = f"SELECT client_id FROM {table} WHERE {stored.condition}"
+    return [row[0] for row in conn.execute(sql, (stored.param,))]
 
 
-def events_after(conn: Connection, seq: int) -> list[Row]:
-    """The events stored after ``seq``: client_id, name, occurred_at, properties,
-    customer_id, anonymous_id."""
+def events_among(conn: Connection, stored: Stored) -> list[Row]:
+    """The ``stored`` events: client_id, name, occurred_at, properties, customer_id,
+    anonymous_id."""
     rows: list[Row] = conn.execute(
         "SELECT client_id, name, occurred_at, properties, customer_id, anonymous_id FROM events"
-        f" WHERE {_AFTER.format('events')}",
-        (seq,),
+        f" WHERE {stored.condition}",
+        (stored.param,),
     ).fetchall()
     return rows
 
 
-def event_customers_after(conn: Connection, seq: int) -> list[Row]:
-    """The distinct known customers (one-column rows) of the events stored after ``seq``."""
+def event_customers_among(conn: Connection, stored: Stored) -> list[Row]:
+    """The distinct known customers (one-column rows) of the ``stored`` events."""
     rows: list[Row] = conn.execute(
-        f"SELECT DISTINCT customer_id FROM events WHERE {_AFTER.format('events')}"
+        f"SELECT DISTINCT customer_id FROM events WHERE {stored.condition}"
         " AND customer_id IS NOT NULL",
-        (seq,),
+        (stored.param,),
     ).fetchall()
     return rows
