@@ -14,7 +14,7 @@ from relay.domain.attribution import (
     linked_customer,
 )
 from relay.domain.conversions import AttributionRules, attribute_conversions
-from relay.errors import NotFound, ValidationFailed
+from relay.errors import ValidationFailed
 from relay.forward import ops
 from relay.models.devices import DevicePut
 from relay.store.connection import Connection, Row
@@ -29,7 +29,7 @@ from relay.store.sql.devices import (
     update_device_at_token,
 )
 from relay.store.sql.outbox import enqueue
-from relay.store.sql.records import fetch_device
+from relay.store.sql.records import fetch_device, registered_device
 
 # DevicePut fields stored as they come (omitted = keep the stored value).
 _PLAIN_FIELDS = (
@@ -102,9 +102,7 @@ def refresh_device(
     rules: AttributionRules,
 ) -> Row:
     """Move the device (profile and history) to ``new_token``; the old token is ``replaced``."""
-    old = fetch_device(conn, app_id, old_token)
-    if old is None:
-        raise NotFound(f"device {old_token!r} is not registered")
+    old = registered_device(conn, app_id, old_token)
     if new_token == old_token:
         raise ValidationFailed.at("new_token", "must differ from the current token")
     before = fetch_device(conn, app_id, new_token)
@@ -133,9 +131,7 @@ def refresh_device(
 
 
 def unregister_device(conn: Connection, app_id: str, token: str, now: float) -> None:
-    before = fetch_device(conn, app_id, token)
-    if before is None:
-        raise NotFound(f"device {token!r} is not registered")
+    before = registered_device(conn, app_id, token)
     mark_unregistered(conn, before["id"])
     if before["status"] != "unregistered":
         enqueue(conn, app_id, device_changes(before, None), now)

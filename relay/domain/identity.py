@@ -25,7 +25,6 @@ from relay.store.sql.devices import (
 from relay.store.sql.outbox import enqueue
 from relay.store.sql.profiles import (
     delete_profile,
-    fill_profile,
     forget_customer,
     link_anonymous_id,
     move_customer,
@@ -101,7 +100,8 @@ def merge_profiles(
         **json.loads(rows[secondary]["attributes"]),
         **json.loads(rows[primary]["attributes"]),
     }
-    fill_profile(conn, app_id, primary, rows[secondary]["email"], json.dumps(attributes), now)
+    email = rows[secondary]["email"]
+    update_profile(conn, app_id, primary, email, json.dumps(attributes), now, keep_email=True)
     delete_profile(conn, app_id, secondary)
     enqueue(conn, app_id, [ops.merge(primary, secondary)], now)
     attribute_conversions(conn, app_id, primary, rules, now)

@@ -49,7 +49,6 @@ class RelayStore:
         self._rules = AttributionRules(
             settings.attribution.conversion_events, settings.attribution.window_hours * 3600
         )
-        self._window_hours = settings.attribution.window_hours
         self.engine: Engine | PgEngine
         if settings.storage.engine == "postgresql":
             self.engine = PgEngine(
@@ -226,7 +225,7 @@ class RelayStore:
     ) -> DataHealth:
         rows = await self.engine.read(lambda conn: health.rows(conn, app_id, since))
         return data_health_report.assemble(
-            rows, plan, self._rules.conversion_events, self._window_hours
+            rows, plan, self._rules.conversion_events, self._rules.window_seconds / 3600
         )
 
     async def outbox_window(self, limit: int) -> list[OutboxRow]:

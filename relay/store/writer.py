@@ -141,20 +141,20 @@ class GroupCommitter:
 
     async def write(self, job: Callable[[Any], T]) -> T:
         """Run ``job`` in a group-committed transaction; returns once it is committed."""
-        if not self.is_open:
-            raise Unavailable("storage is not accepting writes (starting or shutting down)")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Pending(job, future))
-        return await future
+        result: T = await self._submit(job)
+        return result
 
     async def write_merged(self, run: MergedRun, key: Any, item: Any) -> Any:
         """`write` of ``run(conn, key, [item])[0]``, run once with the other items of the
-        same ``run`` and ``key`` that are queued for the same commit."""
+        same ``run`` and ``key`` that are queued for the same commit (that job alone runs
+        only if the merged run fails)."""
+        return await self._submit(lambda conn: run(conn, key, [item])[0], (run, key, item))
+
+    async def _submit(self, job: Job, merge: tuple[MergedRun, Any, Any] | None = None) -> Any:
         if not self.is_open:
             raise Unavailable("storage is not accepting writes (starting or shutting down)")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        alone: Job = lambda conn: run(conn, key, [item])[0]  # noqa: E731 (if the merged run fails)
-        self._queue.put_nowait(Pending(alone, future, (run, key, item)))
+        self._queue.put_nowait(Pending(job, future, merge))
         return await future
 
     async def _write_loop(self) -> None:

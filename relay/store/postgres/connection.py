@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -92,13 +92,13 @@ class PgConnection:
         cursor.executemany(translate(sql), [_adapt(row) for row in rows])
         return cursor
 
-    def stream(self, sql: str, params: Any, size: int) -> Iterator[Row]:
+    def stream(self, sql: str, params: Any, size: int) -> Generator[Row, None, None]:
         """The rows of one query as the server produces them, ``size`` per network chunk.
 
         One portal run to its end, unlike a ``DECLARE``d cursor's ``FETCH``es, so the
-        server may plan it in parallel; closing the iterator early cancels the query."""
+        server may plan it in parallel; closing the generator early cancels the query."""
         cursor = self.raw.cursor(row_factory=_rows)
-        return cursor.stream(translate(sql), _adapt(params), size=size)
+        yield from cursor.stream(translate(sql), _adapt(params), size=size)
 
     @property
     def in_transaction(self) -> bool:

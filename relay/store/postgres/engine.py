@@ -21,7 +21,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -295,7 +295,7 @@ class PgEngine(GroupCommitter):
         if not self._all_readers:
             raise Unavailable("storage is closed")
         reader = await self._readers.get()
-        rows: Iterator[Row] = iter(())
+        rows: Generator[Row, None, None] | None = None
 
         def start() -> None:
             nonlocal rows
@@ -306,13 +306,13 @@ class PgEngine(GroupCommitter):
             rows = reader.stream(sql, params, chunk)
 
         def fetch() -> list[Row]:
+            assert rows is not None
             return list(itertools.islice(rows, chunk))
 
         def finish() -> None:
             with contextlib.suppress(psycopg.Error):
-                close = getattr(rows, "close", None)
-                if close is not None:
-                    close()  # cancels the query if it has not run to its end
+                if rows is not None:
+                    rows.close()  # cancels the query if it has not run to its end
                 reader.execute("ROLLBACK")
 
         try:

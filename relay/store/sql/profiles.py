@@ -40,26 +40,13 @@ def update_profile(
     email: str | None,
     attributes: str,
     now: float,
+    keep_email: bool = False,
 ) -> None:
-    """Set the attributes (JSON text) and, unless None, the email of a profile."""
+    """Set the attributes (JSON text) of a profile, and its email to ``email`` unless that is
+    None (with ``keep_email``: only if the profile has none)."""
+    new_email = "coalesce(email, ?)" if keep_email else "coalesce(?, email)"
     conn.execute(
-        "UPDATE profiles SET email = coalesce(?, email), attributes = ?, updated_at = ?"
-        " WHERE app_id = ? AND customer_id = ?",
-        (email, attributes, now, app_id, customer_id),
-    )
-
-
-def fill_profile(
-    conn: Connection,
-    app_id: str,
-    customer_id: str,
-    email: str | None,
-    attributes: str,
-    now: float,
-) -> None:
-    """Set the attributes (JSON text) of a profile, and ``email`` if it has none."""
-    conn.execute(
-        "UPDATE profiles SET email = coalesce(email, ?), attributes = ?, updated_at = ?"
+        f"UPDATE profiles SET email = {new_email}, attributes = ?, updated_at = ?"
         " WHERE app_id = ? AND customer_id = ?",
         (email, attributes, now, app_id, customer_id),
     )

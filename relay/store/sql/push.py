@@ -10,7 +10,7 @@ from relay.errors import NotFound, ValidationFailed
 from relay.models.common import Counts
 from relay.models.push import DeliveryTrace, TimelineEntry
 from relay.store.connection import Connection, Row
-from relay.store.sql.records import DEVICE_COLUMNS, fetch_device
+from relay.store.sql.records import DEVICE_COLUMNS, fetch_device, registered_device
 from relay.timeutil import format_timestamp
 
 
@@ -34,10 +34,7 @@ def push_targets(
 ) -> list[PushTarget]:
     """The device of ``token``, or every device of ``customer_id``; 404 if unknown."""
     if token is not None:
-        row = fetch_device(conn, app_id, token)
-        if row is None:
-            raise NotFound(f"device {token!r} is not registered")
-        return [_target(row)]
+        return [_target(registered_device(conn, app_id, token))]
     profile = conn.execute(
         "SELECT suppressed FROM profiles WHERE app_id = ? AND customer_id = ?",
         (app_id, customer_id),

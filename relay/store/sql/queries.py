@@ -13,8 +13,8 @@ from relay.store.sql.records import (
     METRIC_COLUMNS,
     counts_from,
     device_model,
-    fetch_device,
     metric_view,
+    registered_device,
 )
 from relay.timeutil import format_timestamp
 
@@ -22,9 +22,7 @@ RECENT_METRICS = 50
 
 
 def device_detail(conn: Connection, app_id: str, token: str) -> DeviceDetail:
-    row = fetch_device(conn, app_id, token)
-    if row is None:
-        raise NotFound(f"device {token!r} is not registered")
+    row = registered_device(conn, app_id, token)
     recent = conn.execute(
         f"SELECT {METRIC_COLUMNS} FROM metrics WHERE device_id = ?"
         " ORDER BY occurred_at DESC, seq DESC LIMIT ?",
@@ -36,9 +34,7 @@ def device_detail(conn: Connection, app_id: str, token: str) -> DeviceDetail:
 
 
 def device_status(conn: Connection, app_id: str, token: str) -> str:
-    row = fetch_device(conn, app_id, token)
-    if row is None:
-        raise NotFound(f"device {token!r} is not registered")
+    row = registered_device(conn, app_id, token)
     return str(row["status"])
 
 

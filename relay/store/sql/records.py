@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from relay.errors import NotFound
 from relay.models.common import Counts
 from relay.models.devices import Device, MetricView
 from relay.store.connection import Connection, Row
@@ -26,6 +27,14 @@ def fetch_device(conn: Connection, app_id: str, token: str) -> Row | None:
     row: Row | None = conn.execute(
         f"SELECT {DEVICE_COLUMNS} FROM devices WHERE app_id = ? AND token = ?", (app_id, token)
     ).fetchone()
+    return row
+
+
+def registered_device(conn: Connection, app_id: str, token: str) -> Row:
+    """`fetch_device`, or 404 naming the token."""
+    row = fetch_device(conn, app_id, token)
+    if row is None:
+        raise NotFound(f"device {token!r} is not registered")
     return row
 
 
