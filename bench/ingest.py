@@ -3,13 +3,16 @@
 - Batched: ``count`` metrics in batches of 100 from N concurrent clients (one process, CPU 1)
   to relay (its own process, CPU 0). Every metric names a delivery, so relay also writes one
   outbox row per metric and moves its device's last_seen, in the same commit.
-  Baseline: the same metric rows inserted by a bare sqlite3 script (`bench.sqlite_ceiling`,
-  CPU 0) in 10,000-row transactions — the physical limit of this disk and SQLite; a second
-  ceiling inserts the outbox rows too.
+  Baseline (issue 18's): the same metric rows inserted by a bare sqlite3 script
+  (`bench.sqlite_ceiling --dedup-only`, CPU 0) in 10,000-row transactions into a table of the
+  same shape whose only index is the unique id. Beside it, the same-schema ceilings: into
+  relay's own ``metrics`` (all its indexes), then with the outbox rows, then every write relay
+  does.
 - Single: one metric per request, requests/s and p50/p99 latency, against an aiohttp
   hello-world handler (`bench.hello`, CPU 0) driven by the same load generator.
 
-Targets: batched ≥ 50% of the bare ceiling; single ≥ 70% of hello-world, p99 < 20 ms.
+Targets: batched ≥ 50% of the bare (unique-id-only) ceiling; single ≥ 70% of hello-world,
+p99 < 20 ms at 16 clients (< 50 ms at 64).
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
                 )
             )
 
+        ceiling_dedup_only = ceiling_run("--dedup-only")
         ceiling = ceiling_run()
         ceiling_outbox = ceiling_run("--outbox")
         ceiling_all = ceiling_run("--all-writes")
@@ -143,8 +147,8 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
 
     committed = b["accepted"]
     rate = committed / b["elapsed"]
-    ratio = rate / ceiling["rows_per_s"]
-    ratio_outbox = rate / ceiling_outbox["rows_per_s"]
+    ratio = rate / ceiling_dedup_only["rows_per_s"]
+    ratio_schema = rate / ceiling["rows_per_s"]
     report.figure(
         "batched: metrics committed",
         f"{committed:,} of {batched:,}",
@@ -153,12 +157,18 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
     report.figure(
         f"batched: metrics/s ({clients} clients x 100)",
         fmt_rate(rate),
-        f"ceiling {fmt_rate(ceiling['rows_per_s'])} → {ratio:.1%}",
+        f"ceiling (unique id only) {fmt_rate(ceiling_dedup_only['rows_per_s'])} → {ratio:.1%}",
+    )
+    report.figure(
+        "batched: vs ceiling into relay's metrics table",
+        fmt_rate(rate),
+        f"ceiling {fmt_rate(ceiling['rows_per_s'])} → {ratio_schema:.1%}",
     )
     report.figure(
         "batched: vs ceiling with outbox rows",
         fmt_rate(rate),
-        f"ceiling {fmt_rate(ceiling_outbox['rows_per_s'])} → {ratio_outbox:.1%}",
+        f"ceiling {fmt_rate(ceiling_outbox['rows_per_s'])} → "
+        f"{rate / ceiling_outbox['rows_per_s']:.1%}",
     )
     report.figure(
         "batched: vs bare SQLite doing all relay's writes",
@@ -190,12 +200,15 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
     if failures:
         report.note(f"errors: {failures}")
     report.target(
-        "batched ingest ≥ 50% of bare SQLite ceiling",
+        "batched ingest ≥ 50% of bare SQLite ceiling (unique id only)",
         ratio >= 0.5,
-        f"{ratio:.1%} ({ratio_outbox:.1%} of the ceiling that also writes outbox rows)",
+        f"{ratio:.1%} ({ratio_schema:.1%} of the ceiling into relay's metrics table)",
     )
     report.target("single-metric ≥ 70% of hello-world", s_ratio >= 0.7, f"{s_ratio:.1%}")
-    report.target("single-metric p99 < 20 ms", s["p99_ms"] < 20, f"{s['p99_ms']:.2f} ms")
+    p99_target = 50 if clients >= 64 else 20  # issue 18: < 20 ms at 16 clients, < 50 at 64
+    report.target(
+        f"single-metric p99 < {p99_target} ms", s["p99_ms"] < p99_target, f"{s['p99_ms']:.2f} ms"
+    )
     report.target(
         "zero loss (all metrics committed)",
         committed == batched and s["accepted"] == single,
@@ -205,6 +218,7 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
         "batched": b,
         "single": s,
         "hello": h,
+        "ceiling_dedup_only": ceiling_dedup_only,
         "ceiling": ceiling,
         "ceiling_outbox": ceiling_outbox,
         "ceiling_all": ceiling_all,

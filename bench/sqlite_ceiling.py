@@ -7,6 +7,17 @@ row relay writes for each metric (its JSON payload built outside the clock too);
 ``--all-writes`` does every write relay does for these metrics: the metric, its outbox row,
 and per 100-metric request one ``last_seen`` update per distinct device. The copy gets
 relay's migrations first, so its schema (tables and indexes) is relay's.
+
+``--dedup-only`` is issue 18's ceiling: the same rows into a table of the same shape whose
+only index is the unique id (``app_id, client_id``), not relay's ``metrics`` with its query
+indexes.
+
+``--journal-fold`` measures the design issue 18 proposes instead of inserting: each
+transaction appends the rows to a journal whose only index is the unique id (after probing
+``metrics`` for ids already folded), and a fold step then moves the journal into ``metrics``
+and writes the outbox rows, 10,000 rows a transaction, and empties the journal. It prints the
+receipt alone (``receipt_rows_per_s``) and receipt plus fold (``rows_per_s``): on one core
+the fold is work the receipt only postponed.
 The last stdout line is the result as JSON.
 """
 
@@ -30,6 +41,26 @@ OUTBOX_SQL = (
     "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+COLUMNS = (
+    "app_id, client_id, metric, token, device_id, customer_id, anonymous_id, delivery_id,"
+    " occurred_at, received_at, action, deep_link, reason, source"
+)
+SHAPE_ONLY_SQL = """
+CREATE TABLE {name} (seq INTEGER PRIMARY KEY, app_id TEXT NOT NULL, client_id TEXT NOT NULL,
+    metric TEXT NOT NULL, token TEXT NOT NULL, device_id INTEGER, customer_id TEXT,
+    anonymous_id TEXT, delivery_id TEXT, occurred_at REAL NOT NULL, received_at REAL NOT NULL,
+    action TEXT, deep_link TEXT, reason TEXT, source TEXT);
+CREATE UNIQUE INDEX {name}_dedup ON {name} (app_id, client_id);
+"""
+JOURNAL_SQL = (
+    f"INSERT OR IGNORE INTO journal ({COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    " WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE app_id = ?1 AND client_id = ?2)"
+)
+FOLD_SQL = (
+    f"INSERT OR IGNORE INTO metrics ({COLUMNS}) SELECT {COLUMNS} FROM journal"
+    " WHERE seq <= ? ORDER BY seq"
+)
+FOLD_CHUNK = 10_000
 TOUCH_SQL = (
     "UPDATE devices SET last_seen = max(last_seen, ?),"
     " status = CASE status WHEN 'stale' THEN 'active' ELSE status END WHERE id = ?"
@@ -46,6 +77,8 @@ def main() -> None:
     parser.add_argument("--tx", type=int, default=10_000)
     parser.add_argument("--outbox", action="store_true")
     parser.add_argument("--all-writes", action="store_true")
+    parser.add_argument("--dedup-only", action="store_true")
+    parser.add_argument("--journal-fold", action="store_true")
     args = parser.parse_args()
 
     conn = sqlite3.connect(args.db, isolation_level=None)
@@ -96,10 +129,17 @@ def main() -> None:
         for s in range(0, args.count, 100)
     ]
 
+    if args.journal_fold:
+        print(json.dumps(_journal_fold(conn, args.tx, metrics, outbox)))
+        return
+    insert_sql = METRIC_SQL
+    if args.dedup_only:
+        conn.executescript(SHAPE_ONLY_SQL.format(name="metric_rows"))
+        insert_sql = METRIC_SQL.replace("INTO metrics", "INTO metric_rows")
     started = time.perf_counter()
     for start in range(0, args.count, args.tx):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(METRIC_SQL, metrics[start : start + args.tx])
+        conn.executemany(insert_sql, metrics[start : start + args.tx])
         if args.outbox or args.all_writes:
             conn.executemany(OUTBOX_SQL, outbox[start : start + args.tx])
         if args.all_writes:
@@ -109,6 +149,35 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     conn.close()
     print(json.dumps({"rows": args.count, "elapsed": elapsed, "rows_per_s": args.count / elapsed}))
+
+
+def _journal_fold(
+    conn: sqlite3.Connection, tx: int, metrics: list[tuple], outbox: list[tuple]
+) -> dict[str, float]:
+    conn.executescript(SHAPE_ONLY_SQL.format(name="journal"))
+    started = time.perf_counter()
+    for start in range(0, len(metrics), tx):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(JOURNAL_SQL, metrics[start : start + tx])
+        conn.execute("COMMIT")
+    received = time.perf_counter()
+    for start in range(0, len(metrics), FOLD_CHUNK):
+        conn.execute("BEGIN IMMEDIATE")
+        (last,) = conn.execute(
+            "SELECT max(seq) FROM (SELECT seq FROM journal ORDER BY seq LIMIT ?)", (FOLD_CHUNK,)
+        ).fetchone()
+        conn.execute(FOLD_SQL, (last,))
+        conn.executemany(OUTBOX_SQL, outbox[start : start + FOLD_CHUNK])
+        conn.execute("DELETE FROM journal WHERE seq <= ?", (last,))
+        conn.execute("COMMIT")
+    folded = time.perf_counter()
+    conn.close()
+    return {
+        "rows": len(metrics),
+        "elapsed": folded - started,
+        "receipt_rows_per_s": len(metrics) / (received - started),
+        "rows_per_s": len(metrics) / (folded - started),
+    }
 
 
 if __name__ == "__main__":

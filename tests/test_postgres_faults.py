@@ -1,13 +1,18 @@
 """PostgreSQL faults: a lost connection is a storage fault (503, /readyz says so), healed by
-reconnecting, without a restart; a database that cannot be reached at start is one line."""
+reconnecting, without a restart; a database that cannot be reached at start is one line; a
+writer elsewhere that keeps the write turn delays writes, then they answer 503."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from relay.store.postgres.engine import WRITE_TURN_LOCK
 from tests import engines
 from tests.support import RelayServer, eventually, free_port, make_settings, run_cli, write_config
 
@@ -20,6 +25,15 @@ async def server(tmp_path: Path) -> AsyncIterator[RelayServer]:
     await relay.start()
     yield relay
     await relay.close()
+
+
+@contextlib.contextmanager
+def another_writers_turn(server: RelayServer) -> Iterator[Callable[[], None]]:
+    """Another relay writer's session holding the write turn, until the test calls the
+    function given (or the block ends)."""
+    with psycopg.connect(server.settings.storage.url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (WRITE_TURN_LOCK,))
+        yield lambda: other.execute("SELECT pg_advisory_unlock(%s)", (WRITE_TURN_LOCK,))
 
 
 def _drop_relays_connections(database_url: str) -> int:
@@ -78,3 +92,24 @@ def test_a_database_that_cannot_be_reached_exits_1_naming_it(tmp_path: Path) -> 
     assert len(lines) == 1, result.stderr
     assert "127.0.0.1:1" in lines[0]
     assert "secret" not in result.stderr  # the password is never printed
+
+
+async def test_a_write_waits_while_another_process_writes(server: RelayServer) -> None:
+    api = await server.app_api()
+    with another_writers_turn(server) as end_turn:
+        put = asyncio.ensure_future(api.put("/v1/devices/tok-a", {"platform": "ios"}))
+        await asyncio.sleep(0.5)
+        assert not put.done()  # the other writer's transaction may still be open
+        end_turn()
+        assert (await put).status == 201
+
+
+async def test_a_writer_elsewhere_keeping_its_turn_gets_503_not_a_hang(
+    server: RelayServer,
+) -> None:
+    api = await server.app_api()
+    with another_writers_turn(server):
+        stuck = await api.put("/v1/devices/tok-a", {"platform": "ios"})  # after lock_timeout
+    assert stuck.status == 503
+    assert "locked" in stuck.body["detail"]
+    assert (await api.put("/v1/devices/tok-a", {"platform": "ios"})).status == 201

@@ -10,6 +10,14 @@ SERIALIZABLE: PostgreSQL then guarantees that the result is the one some serial 
 batches would give — the same guarantee SQLite's single writer gives — and a batch that loses
 a conflict is rolled back and run again (its jobs are pure functions of the database, so
 running one again is safe).
+
+The processes' writers also take turns: each batch holds a session advisory lock
+(`WRITE_TURN_LOCK`) from before its BEGIN until after its COMMIT, so its snapshot already sees
+the batch before it. Without turns, two writers' batches of a hundred requests each overlapped
+all the time and kept losing to each other (the same devices' ``last_seen``, the same index
+pages): two-process batched ingest lost 75 to 90 batches a run and its p99 was three seconds. A
+turn costs two round trips; what runs in parallel across processes is everything but the
+write itself (HTTP, validation, reads), and a turn carries all the requests a process queued.
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[PgConnection], Any]
 
+# pg_advisory_lock key of the write turn ("relay-w"); the migrations use another.
+WRITE_TURN_LOCK = 0x72656C61792D77
+# Waiting longer than this for the turn means a writer elsewhere is stuck: 503, not a hang.
+WRITE_TURN_TIMEOUT_MS = 10_000
 BATCH_CONFLICT_RETRIES = 3
 MAX_CONFLICT_RETRIES = 20
 CONNECT_TIMEOUT_S = 5
@@ -81,13 +93,26 @@ def _open_connection(url: str) -> PgConnection:
         url,
         autocommit=True,
         connect_timeout=CONNECT_TIMEOUT_S,
-        options="-c plan_cache_mode=force_custom_plan",
+        options=f"-c plan_cache_mode=force_custom_plan -c lock_timeout={WRITE_TURN_TIMEOUT_MS}",
     )
     return PgConnection(raw)
 
 
 def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
-    return commit_batch(lambda batch, savepoints: _run_batch(conn, batch, savepoints), jobs)
+    with _write_turn(conn):
+        return commit_batch(lambda batch, savepoints: _run_batch(conn, batch, savepoints), jobs)
+
+
+@contextlib.contextmanager
+def _write_turn(conn: PgConnection) -> Generator[None, None, None]:
+    """This process's turn to write: no other relay writer is inside a transaction."""
+    conn.execute("SELECT pg_advisory_lock(?)", (WRITE_TURN_LOCK,))
+    try:
+        yield
+    finally:
+        if not conn.raw.closed and not conn.raw.broken:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(?)", (WRITE_TURN_LOCK,))
 
 
 def _run_batch(conn: PgConnection, jobs: list[Job], savepoints: bool) -> list[Outcome]:

@@ -29,6 +29,7 @@ def apply_migrations(conn: PgConnection) -> list[int]:
     applied = []
     for version, name, sql in available_migrations():
         with raw.transaction():
+            raw.execute("SET LOCAL lock_timeout = 0")  # another process's migration may be long
             raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             raw.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
