@@ -113,3 +113,31 @@ async def test_a_writer_elsewhere_keeping_its_turn_gets_503_not_a_hang(
     assert stuck.status == 503
     assert "locked" in stuck.body["detail"]
     assert (await api.put("/v1/devices/tok-a", {"platform": "ios"})).status == 201
+
+
+async def test_writes_leave_no_predicate_locks_for_a_long_serializable_transaction(
+    server: RelayServer,
+) -> None:
+    # While a SERIALIZABLE transaction is open anywhere on the server, PostgreSQL keeps the
+    # predicate locks of every serializable transaction since, in a table of fixed size. When
+    # relay's writers ran SERIALIZABLE, a long report elsewhere filled it within seconds under
+    # load: "out of shared memory", and every write answered 503.
+    api = await server.app_api()
+    for i in range(20):
+        assert (await api.put(f"/v1/devices/tok-{i}", {"platform": "ios"})).status == 201
+    with psycopg.connect(engines.ADMIN_URL) as report:  # e.g. an analyst's long report
+        report.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        report.execute("SELECT count(*) FROM pg_class")
+        items = [
+            {"id": f"m-{i}", "metric": "delivered", "token": f"tok-{i}", "delivery_id": f"d-{i}"}
+            for i in range(20)
+        ]
+        assert (await api.post("/v1/metrics", {"metrics": items})).status == 200
+        database = server.settings.storage.url.rpartition("/")[2]
+        kept = engines.query(
+            engines.ADMIN_URL,
+            "SELECT count(*) FROM pg_locks JOIN pg_database AS d ON d.oid = pg_locks.database"
+            " WHERE mode = 'SIReadLock' AND d.datname = ?",
+            (database,),
+        )
+        assert kept[0][0] == 0

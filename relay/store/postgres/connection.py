@@ -62,6 +62,12 @@ class Row(Sequence[Any]):
         return f"Row{tuple(self._values)!r}"
 
 
+def first_line(exc: BaseException) -> str:
+    """A psycopg error's first line (its DETAIL and HINT lines are for logs), for messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _rows(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
     names = {column.name: i for i, column in enumerate(cursor.description or ())}
     return lambda values: Row(names, values)

@@ -5,19 +5,24 @@ the writer (relay/store/writer.py) commits whatever jobs are queued in one trans
 with a SAVEPOINT per job when one of them fails), in its own thread, and the callers hear back
 only after COMMIT.
 
-Several relay processes write to one database at once, so the writer's transactions are
-SERIALIZABLE: PostgreSQL then guarantees that the result is the one some serial order of the
-batches would give — the same guarantee SQLite's single writer gives — and a batch that loses
-a conflict is rolled back and run again (its jobs are pure functions of the database, so
-running one again is safe).
+Several relay processes write to one database, and their writers take turns: each batch
+holds a session advisory lock (`WRITE_TURN_LOCK`) from before its BEGIN until after its
+COMMIT. No two relay write transactions are ever open at once, so each sees every batch
+committed before it and the result is the one a single writer gives — SQLite's guarantee —
+in READ COMMITTED, with no predicate locks. A turn costs two round trips; what runs in
+parallel across processes is everything but the write itself (HTTP, validation, reads), and a
+turn carries every request its process queued meanwhile.
 
-The processes' writers also take turns: each batch holds a session advisory lock
-(`WRITE_TURN_LOCK`) from before its BEGIN until after its COMMIT, so its snapshot already sees
-the batch before it. Without turns, two writers' batches of a hundred requests each overlapped
-all the time and kept losing to each other (the same devices' ``last_seen``, the same index
-pages): two-process batched ingest lost 75 to 90 batches a run and its p99 was three seconds. A
-turn costs two round trips; what runs in parallel across processes is everything but the
-write itself (HTTP, validation, reads), and a turn carries all the requests a process queued.
+Until session 6 the writers ran SERIALIZABLE side by side. Their batches of a hundred requests
+overlapped all the time and lost to each other (two-process batched ingest: 75 to 90 retried
+batches a run, p99 three seconds). And one long SERIALIZABLE transaction anywhere on the
+server (a report, a stuck session) made PostgreSQL keep every later serializable
+transaction's predicate locks, until writes failed with "out of shared memory" and relay
+answered 503 to all of them. Turns remove both.
+
+A batch that still loses a conflict or a deadlock (with a writer outside relay) is rolled
+back and run again: its jobs are pure functions of the database, so running one again is
+safe.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from psycopg import errors as pg_errors
 
 from relay.errors import CannotStart, Unavailable
 from relay.store.dialect import POSTGRES, Dialect
-from relay.store.postgres.connection import PgConnection, Row
+from relay.store.postgres.connection import PgConnection, Row, first_line
 from relay.store.postgres.key_signal import KeySignal
 from relay.store.postgres.migrate import apply_migrations
 from relay.store.writer import (
@@ -73,8 +78,10 @@ class _Conflict(Exception):
 
 def fault_of(exc: BaseException) -> str | None:
     """The storage fault ``exc`` stands for (the database's, not the job's), or None."""
-    if isinstance(exc, pg_errors.DiskFull | pg_errors.OutOfMemory):
+    if isinstance(exc, pg_errors.DiskFull):
         return "disk full"
+    if isinstance(exc, pg_errors.OutOfMemory):
+        return f"database out of memory ({first_line(exc)})"
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
         return "read-only"
     if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
@@ -82,7 +89,7 @@ def fault_of(exc: BaseException) -> str | None:
     if isinstance(exc, pg_errors.AdminShutdown | pg_errors.CannotConnectNow):
         return "database shutting down"
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return f"database unreachable ({str(exc).strip().splitlines()[0] if str(exc) else exc})"
+        return f"database unreachable ({first_line(exc)})"
     return None
 
 
@@ -110,14 +117,19 @@ def _write_turn(conn: PgConnection) -> Generator[None, None, None]:
     try:
         yield
     finally:
-        if not conn.raw.closed and not conn.raw.broken:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("SELECT pg_advisory_unlock(?)", (WRITE_TURN_LOCK,))
+        try:
+            conn.execute("SELECT pg_advisory_unlock(?)", (WRITE_TURN_LOCK,))
+        except psycopg.Error:
+            # A turn kept would stop every relay writer: closing the session ends it
+            # (`_open_writer` reconnects for the next batch).
+            conn.raw.close()
 
 
 def _run_batch(conn: PgConnection, jobs: list[Job], savepoints: bool) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+    # The turn makes relay's transactions serial; an explicit level, whatever the server's
+    # default_transaction_isolation says.
+    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
     try:
         for job in jobs:
             if savepoints:
@@ -217,8 +229,7 @@ class PgEngine(GroupCommitter):
                 self._readers.put_nowait(reader)
         except psycopg.Error as exc:
             await self.close()
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise CannotStart(f"{_safe(self.url)}: {first_line}") from None
+            raise CannotStart(f"{_safe(self.url)}: {first_line(exc)}") from None
         except BaseException:
             await self.close()
             raise
@@ -277,40 +288,41 @@ class PgEngine(GroupCommitter):
         A reader whose connection was lost (the server restarted, an operator terminated it)
         is replaced, and the read, which changes nothing, runs once more on the new one: a
         pool of dead readers then heals with the next reads, not with a 503 each."""
-        for attempt in range(2):
-            if not self._all_readers:
-                raise Unavailable("storage is closed")
-            reader = await self._readers.get()
-            try:
-                result = await self._in_reader(functools.partial(query, reader))
-            except psycopg.Error as exc:
-                fault = fault_of(exc)
-                if fault is None:
-                    self._readers.put_nowait(reader)
-                    raise
-                lost = reader.raw.broken or reader.raw.closed
-                await self._replace_reader(reader)
-                if attempt > 0 or not lost:
-                    raise Unavailable(f"storage read failed: {fault}; retry") from exc
-                continue
-            except BaseException:
-                self._readers.put_nowait(reader)
-                raise
+        if not self._all_readers:
+            raise Unavailable("storage is closed")
+        reader = await self._readers.get()
+        try:
+            for attempt in range(2):
+                try:
+                    return await self._in_reader(functools.partial(query, reader))
+                except psycopg.Error as exc:
+                    fault = fault_of(exc)
+                    if fault is None:
+                        raise
+                    # A terminated session answers its next statement with AdminShutdown
+                    # before psycopg marks the connection broken.
+                    lost = reader.raw.broken or reader.raw.closed
+                    lost = lost or isinstance(exc, pg_errors.AdminShutdown)
+                    reader = await self._replace_reader(reader)
+                    if attempt > 0 or not lost:
+                        raise Unavailable(f"storage read failed: {fault}; retry") from exc
+            raise AssertionError("unreachable")  # the second attempt returns or raises
+        finally:
             self._readers.put_nowait(reader)
-            return result
-        raise AssertionError("unreachable")  # the second attempt returns or raises
 
     async def read_point(self, query: Callable[[PgConnection], T]) -> T:
         return await self.read(query)
 
-    async def _replace_reader(self, broken: PgConnection) -> None:
+    async def _replace_reader(self, broken: PgConnection) -> PgConnection:
+        """A new connection in place of ``broken`` (which stays if none can be opened: the
+        next read tries again); the caller returns it to the pool."""
         self._forget(broken)
         try:
             fresh = await self._in_reader(self._connect)
         except (psycopg.Error, Unavailable):
-            fresh = broken  # still broken: the next read tries to reconnect again
+            fresh = broken
         self._all_readers = [fresh if r is broken else r for r in self._all_readers]
-        self._readers.put_nowait(fresh)
+        return fresh
 
     async def stream(
         self, sql: str, params: dict[str, Any], chunk: int = 1000
@@ -367,7 +379,15 @@ class PgEngine(GroupCommitter):
         self.fault = None
 
     async def _commit_jobs(self, jobs: list[Job]) -> list[Outcome]:
-        return await self._in_writer(lambda: _commit_with_retries(self._conn(), jobs))
+        return await self._in_writer(lambda: _commit_with_retries(self._open_writer(), jobs))
+
+    def _open_writer(self) -> PgConnection:
+        """The writer's connection, opened again if the last batch closed it to end its turn."""
+        writer = self._conn()
+        if writer.raw.closed:
+            self._forget(writer)
+            self._writer = writer = self._connect()
+        return writer
 
     def _fault_of(self, exc: BaseException) -> str | None:
         return fault_of(exc)

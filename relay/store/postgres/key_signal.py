@@ -21,6 +21,7 @@ import logging
 
 import psycopg
 
+from relay.store.postgres.connection import first_line
 from relay.store.sql.keys import KEYS_CHANGED_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class KeySignal:
                     log.warning(
                         "key-change listener down (%s); keys are read from the database"
                         " until it listens again",
-                        str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
+                        first_line(exc),
                     )
                 failures += 1
             await asyncio.sleep(min(RETRY_FIRST_S * 2 ** (failures - 1), RETRY_MAX_S))

@@ -79,8 +79,7 @@ def _insert_rows_sql(table: str, columns: tuple[tuple[str, str], ...], postgres:
         marks = ", ".join("?" for _ in columns)
         return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
     # One statement for all rows, in their order (the first copy wins), returning what it
-    # stored: no per-row statements, and no read of the table's end (max(seq)), which two
-    # processes' SERIALIZABLE transactions would each read while the other writes it.
+    # stored: no round trip per row, and the returned seqs name the new rows exactly.
     arrays = ", ".join(f"CAST(? AS {sql_type}[])" for _, sql_type in columns)
     return (
         f"INSERT INTO {table} ({names}) SELECT {names}"
