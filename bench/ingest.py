@@ -91,7 +91,9 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
             b["server_cpu_util"] = (cpu_seconds(relay.pid) - cpu0) / b["elapsed"]
             if profile:
                 profiler = Profiler(relay.pid, results / f"ingest-{size}-single.pyspy.txt")
+            cpu0 = cpu_seconds(relay.pid)
             s = load(single, 1, "s")
+            s["server_cpu_util"] = (cpu_seconds(relay.pid) - cpu0) / s["elapsed"]
             if profile:
                 profiler.stop()
                 print_profile(report, profiler, "single")
@@ -192,6 +194,7 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
         f"{s['p50_ms']:.2f} / {s['p99_ms']:.2f} ms",
         f"hello-world {h['p50_ms']:.2f} / {h['p99_ms']:.2f} ms",
     )
+    report.figure("single: CPU relay", f"{s['server_cpu_util']:.0%}")
     report.figure(
         "single: load generator CPU (relay / hello)",
         f"{s['client_cpu_util']:.0%} / {h['client_cpu_util']:.0%}",
