@@ -125,7 +125,8 @@ async def test_writes_leave_no_predicate_locks_for_a_long_serializable_transacti
     api = await server.app_api()
     for i in range(20):
         assert (await api.put(f"/v1/devices/tok-{i}", {"platform": "ios"})).status == 201
-    with psycopg.connect(engines.ADMIN_URL) as report:  # e.g. an analyst's long report
+    # e.g. an analyst's long report, in another database of the same server
+    with psycopg.connect(engines.ADMIN_URL, autocommit=True) as report:
         report.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
         report.execute("SELECT count(*) FROM pg_class")
         items = [
