@@ -199,10 +199,6 @@ def _journal_fold(
     }
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _deferred_indexes(
     conn: sqlite3.Connection, tx: int, metrics: list[tuple], outbox: list[tuple]
 ) -> dict[str, float]:
@@ -234,3 +230,7 @@ def _deferred_indexes(
         "receipt_rows_per_s": len(metrics) / (received - started),
         "rows_per_s": len(metrics) / (indexed - started),
     }
+
+
+if __name__ == "__main__":
+    main()

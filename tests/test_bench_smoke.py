@@ -51,3 +51,42 @@ def test_benchmark_smoke_run_completes(benchmark: str, tmp_path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for text in EXPECTED[benchmark]:
         assert text in done.stdout, f"{text!r} missing from:\n{done.stdout[-3000:]}"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "mode", ["--dedup-only", "--outbox", "--all-writes", "--journal-fold", "--deferred-indexes"]
+)
+def test_each_ceiling_mode_runs_and_prints_its_rate(
+    mode: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_BENCH_DATA", str(tmp_path))
+    from bench.generate import Spec, active_tokens, dataset, working_copy
+
+    source, _meta = dataset("ceiling-smoke", Spec(200, 1_000))
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("\n".join(active_tokens(source)))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.sqlite_ceiling",
+            "--db",
+            str(working_copy(source, tmp_path / "copy.db")),
+            "--tokens",
+            str(tokens),
+            "--count",
+            "500",
+            "--tx",
+            "100",
+            "--timestamp",
+            "1700000000",
+            mode,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '"rows_per_s"' in done.stdout.strip().splitlines()[-1]
