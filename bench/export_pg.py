@@ -97,13 +97,10 @@ def copy_dataset(db: Path, admin_url: str, workdir: Path) -> dict[str, float]:
 
 
 def _copied(admin_url: str, size: str) -> bool:
-    """Whether the database already holds a finished copy of the ``size`` dataset."""
+    """Whether the database already holds a finished copy of the ``size`` dataset (the
+    comment is set once the copy is complete; pg_database is visible from any database)."""
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
-        if found.fetchone() is None:
-            return False
-    with psycopg.connect(_url(admin_url), autocommit=True) as conn:
-        comment = conn.execute(
+        comment = admin.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
             (DATABASE,),
         ).fetchone()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
@@ -54,47 +55,44 @@ async def _engine(tmp_path: Path, commits: list[int]) -> Engine:
     return engine
 
 
-async def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
-    commits: list[int] = []
+@pytest.fixture
+def commits() -> list[int]:
+    """The jobs in each commit of `engine`, after its table was created."""
+    return []
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, commits: list[int]) -> AsyncIterator[Engine]:
+    """An open engine on a fresh file with one table, t (v INTEGER UNIQUE)."""
     engine = await _engine(tmp_path, commits)
-    try:
-        results = await asyncio.gather(*(engine.write(_insert(i)) for i in range(200)))
-        assert results == list(range(200))
-        assert sum(commits) == 200
-        assert len(commits) < 200
-    finally:
-        await engine.close()
+    yield engine
+    await engine.close()
 
 
-async def test_a_failing_write_rolls_back_alone(tmp_path: Path) -> None:
-    commits: list[int] = []
-    engine = await _engine(tmp_path, commits)
-
-    try:
-        outcomes = await asyncio.gather(
-            engine.write(_insert(1)),
-            engine.write(_fails),
-            engine.write(_insert(2)),
-            return_exceptions=True,
-        )
-        assert outcomes[0] == 1 and outcomes[2] == 2
-        assert isinstance(outcomes[1], NotFound)
-        rows = await engine.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
-        assert rows == [1, 2]
-    finally:
-        await engine.close()
+async def test_concurrent_writes_share_commits(engine: Engine, commits: list[int]) -> None:
+    results = await asyncio.gather(*(engine.write(_insert(i)) for i in range(200)))
+    assert results == list(range(200))
+    assert sum(commits) == 200
+    assert len(commits) < 200
 
 
-async def test_a_failing_write_alone_in_its_commit_leaves_nothing(tmp_path: Path) -> None:
-    commits: list[int] = []
-    engine = await _engine(tmp_path, commits)
+async def test_a_failing_write_rolls_back_alone(engine: Engine) -> None:
+    outcomes = await asyncio.gather(
+        engine.write(_insert(1)),
+        engine.write(_fails),
+        engine.write(_insert(2)),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 1 and outcomes[2] == 2
+    assert isinstance(outcomes[1], NotFound)
+    rows = await engine.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+    assert rows == [1, 2]
 
-    try:
-        with pytest.raises(NotFound):
-            await engine.write(_fails)
-        assert await engine.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
-    finally:
-        await engine.close()
+
+async def test_a_failing_write_alone_in_its_commit_leaves_nothing(engine: Engine) -> None:
+    with pytest.raises(NotFound):
+        await engine.write(_fails)
+    assert await engine.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
 
 
 def _insert_all(conn: sqlite3.Connection, table: str, values: list[int]) -> list[int]:
@@ -105,34 +103,24 @@ def _insert_all(conn: sqlite3.Connection, table: str, values: list[int]) -> list
     return [v * 10 for v in values]
 
 
-async def test_merged_writes_queued_together_run_as_one(tmp_path: Path) -> None:
-    commits: list[int] = []
-    engine = await _engine(tmp_path, commits)
-    try:
-        results = await asyncio.gather(
-            *(engine.write_merged(_insert_all, "t", v) for v in range(1, 51))
-        )
-        assert results == [v * 10 for v in range(1, 51)]
-        runs = await engine.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
-        assert 50 < runs < 100  # every value, plus one row per run: fewer runs than items
-    finally:
-        await engine.close()
+async def test_merged_writes_queued_together_run_as_one(engine: Engine) -> None:
+    results = await asyncio.gather(
+        *(engine.write_merged(_insert_all, "t", v) for v in range(1, 51))
+    )
+    assert results == [v * 10 for v in range(1, 51)]
+    runs = await engine.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+    assert 50 < runs < 100  # every value, plus one row per run: fewer runs than items
 
 
-async def test_a_failing_merged_run_runs_its_items_alone(tmp_path: Path) -> None:
-    commits: list[int] = []
-    engine = await _engine(tmp_path, commits)
-    try:
-        outcomes = await asyncio.gather(
-            *(engine.write_merged(_insert_all, "t", v) for v in (1, -1, 2)),
-            return_exceptions=True,
-        )
-        assert outcomes[0] == 10 and outcomes[2] == 20
-        assert isinstance(outcomes[1], NotFound)
-        rows = await engine.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
-        assert rows == [1, 2, 1001, 1002]  # each alone: no trace of the failed merged run
-    finally:
-        await engine.close()
+async def test_a_failing_merged_run_runs_its_items_alone(engine: Engine) -> None:
+    outcomes = await asyncio.gather(
+        *(engine.write_merged(_insert_all, "t", v) for v in (1, -1, 2)),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 10 and outcomes[2] == 20
+    assert isinstance(outcomes[1], NotFound)
+    rows = await engine.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+    assert rows == [1, 2, 1001, 1002]  # each alone: no trace of the failed merged run
 
 
 async def test_close_commits_what_was_already_submitted(tmp_path: Path) -> None:
@@ -155,17 +143,13 @@ def _rows_in_database_file_alone(db: Path, copy: Path) -> int:
 
 
 async def test_commits_reach_the_database_file_without_an_automatic_checkpoint(
-    tmp_path: Path,
+    tmp_path: Path, engine: Engine
 ) -> None:
-    engine = await _engine(tmp_path, [])
-    try:
-        await asyncio.gather(*(engine.write(_insert(i)) for i in range(20)))
-        # 20 small rows are far below SQLite's automatic threshold: the engine's loop does it.
-        await eventually(
-            lambda: _rows_in_database_file_alone(tmp_path / "e.db", tmp_path / "copy.db") == 20
-        )
-    finally:
-        await engine.close()
+    await asyncio.gather(*(engine.write(_insert(i)) for i in range(20)))
+    # 20 small rows are far below SQLite's automatic threshold: the engine's loop does it.
+    await eventually(
+        lambda: _rows_in_database_file_alone(tmp_path / "e.db", tmp_path / "copy.db") == 20
+    )
 
 
 async def test_the_wal_starts_over_under_continuous_writes(
@@ -207,10 +191,6 @@ def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
     conn.close()
 
 
-async def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
-    engine = await _engine(tmp_path, [])
-    try:
-        mode = await engine.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
-        assert mode == "wal"
-    finally:
-        await engine.close()
+async def test_the_database_runs_in_wal_mode(engine: Engine) -> None:
+    mode = await engine.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
+    assert mode == "wal"

@@ -4,7 +4,7 @@ engine the ``[storage] url`` names — SQLite's or PostgreSQL's (docs/architectu
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,22 +83,23 @@ class RelayStore:
 
     async def create_key(self, app_id: str, role: Role, name: str, secret: str) -> KeyRecord:
         record = KeyRecord(new_key_id(), app_id, role, name, timeutil.now())
-        try:
-            await self.engine.write(
-                functools.partial(keys.insert_key, key=record, secret_hash=hash_secret(secret))
-            )
-        finally:  # even when it failed: a write can fail after its COMMIT got through
-            self._keys.invalidate()
+        await self._change_keys(
+            functools.partial(keys.insert_key, key=record, secret_hash=hash_secret(secret))
+        )
         return record
 
     async def list_keys(self) -> list[KeyRecord]:
         return await self.engine.read(keys.list_keys)
 
     async def revoke_key(self, key_id: str) -> None:
+        await self._change_keys(lambda conn: keys.revoke_key(conn, key_id, timeutil.now()))
+
+    async def _change_keys(self, job: Callable[[Connection], None]) -> None:
         try:
-            await self.engine.write(lambda conn: keys.revoke_key(conn, key_id, timeutil.now()))
+            await self.engine.write(job)
         finally:
-            # At once here; other processes hear it from the engine (LISTEN/NOTIFY).
+            # At once here, even when the write failed (it may have failed after its COMMIT
+            # got through); other processes hear it from the engine (LISTEN/NOTIFY).
             self._keys.invalidate()
 
     async def authenticate(self, secret: str) -> KeyRecord | None:

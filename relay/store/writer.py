@@ -19,6 +19,7 @@ An engine supplies how to commit a batch, what a fault is and how to probe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -69,23 +70,62 @@ def _units(batch: list[Pending]) -> list[_Unit]:
     return units
 
 
-class JobFailed(Exception):
+class _JobFailed(Exception):
     """A job failed in a batch run without savepoints: `commit_batch` runs it again with them."""
 
 
 def commit_batch(
-    run_batch: Callable[[list[Job], bool], list[Outcome]], jobs: list[Job]
+    conn: Any, jobs: list[Job], begin: str, fails_batch: Callable[[BaseException], bool]
 ) -> list[Outcome]:
-    """``run_batch(jobs, savepoints)`` first without a SAVEPOINT around each job (two
-    statements per job, for a rollback rarely needed). An engine's ``run_batch`` raises
-    `JobFailed` from a job's own error when it runs without them, after rolling back; the
-    batch then runs again with them, so that job fails alone (a batch of one needs no rerun)."""
+    """Run ``jobs`` in one transaction that ``begin`` opens, on either engine's connection.
+
+    First without a SAVEPOINT around each job (two statements per job, for a rollback rarely
+    needed): if a job raises, the transaction rolls back and the batch runs again with them,
+    so that job fails alone (a batch of one needs no rerun). An exception for which
+    ``fails_batch`` is true (the storage's own fault, a conflict lost to another writer) is
+    not the job's: the batch rolls back and it propagates."""
     try:
-        return run_batch(jobs, False)
-    except JobFailed as failed:
+        return _run_batch(conn, jobs, begin, fails_batch, savepoints=False)
+    except _JobFailed as failed:
         if len(jobs) == 1:
             return [(False, failed.__cause__)]
-        return run_batch(jobs, True)
+        return _run_batch(conn, jobs, begin, fails_batch, savepoints=True)
+
+
+def _run_batch(
+    conn: Any,
+    jobs: list[Job],
+    begin: str,
+    fails_batch: Callable[[BaseException], bool],
+    savepoints: bool,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    conn.execute(begin)
+    try:
+        for job in jobs:
+            if savepoints:
+                conn.execute("SAVEPOINT job")
+            try:
+                outcomes.append((True, job(conn)))
+            except Exception as exc:
+                if fails_batch(exc):
+                    raise
+                if not savepoints:
+                    raise _JobFailed() from exc
+                # the job's own error goes back to its caller only
+                conn.execute("ROLLBACK TO SAVEPOINT job")
+                outcomes.append((False, exc))
+            if savepoints:
+                conn.execute("RELEASE SAVEPOINT job")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            # A failed disk or a lost connection may refuse this too; the error that got
+            # here is the one to report.
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+        raise
+    return outcomes
 
 
 def _one(job: Job) -> Job:

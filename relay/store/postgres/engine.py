@@ -47,14 +47,7 @@ from relay.store.dialect import POSTGRES, Dialect
 from relay.store.postgres.connection import PgConnection, Row, first_line
 from relay.store.postgres.key_signal import KeySignal
 from relay.store.postgres.migrate import apply_migrations
-from relay.store.writer import (
-    GroupCommitter,
-    JobFailed,
-    Outcome,
-    Pending,
-    WriteObserver,
-    commit_batch,
-)
+from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver, commit_batch
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +63,6 @@ MAX_CONFLICT_RETRIES = 20
 CONNECT_TIMEOUT_S = 5
 # A serialization failure or a deadlock: the batch lost a race with another process.
 _CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
-
-
-class _Conflict(Exception):
-    pass
 
 
 def fault_of(exc: BaseException) -> str | None:
@@ -107,7 +96,9 @@ def _open_connection(url: str) -> PgConnection:
 
 def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
     with _write_turn(conn):
-        return commit_batch(lambda batch, savepoints: _run_batch(conn, batch, savepoints), jobs)
+        # The turn makes relay's transactions serial; an explicit level, whatever the
+        # server's default_transaction_isolation says.
+        return commit_batch(conn, jobs, "BEGIN ISOLATION LEVEL READ COMMITTED", _fails_batch)
 
 
 @contextlib.contextmanager
@@ -125,38 +116,9 @@ def _write_turn(conn: PgConnection) -> Generator[None, None, None]:
             conn.raw.close()
 
 
-def _run_batch(conn: PgConnection, jobs: list[Job], savepoints: bool) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    # The turn makes relay's transactions serial; an explicit level, whatever the server's
-    # default_transaction_isolation says.
-    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-    try:
-        for job in jobs:
-            if savepoints:
-                conn.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, job(conn)))
-            except _CONFLICTS as exc:
-                raise _Conflict() from exc
-            except Exception as exc:
-                if fault_of(exc) is not None:
-                    raise
-                if not savepoints:
-                    raise JobFailed() from exc
-                conn.execute("ROLLBACK TO SAVEPOINT job")
-                outcomes.append((False, exc))
-            if savepoints:
-                conn.execute("RELEASE SAVEPOINT job")
-        try:
-            conn.execute("COMMIT")
-        except _CONFLICTS as exc:
-            raise _Conflict() from exc
-    except BaseException:
-        if conn.in_transaction and not conn.raw.closed:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return outcomes
+def _fails_batch(exc: BaseException) -> bool:
+    """Not the job's error: a lost conflict (the batch runs again) or the storage's fault."""
+    return isinstance(exc, _CONFLICTS) or fault_of(exc) is not None
 
 
 def _commit_with_retries(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
@@ -165,7 +127,7 @@ def _commit_with_retries(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
     for attempt in range(BATCH_CONFLICT_RETRIES):
         try:
             return _commit_batch(conn, jobs)
-        except _Conflict:
+        except _CONFLICTS:
             _back_off(attempt)
     return [_commit_alone(conn, job) for job in jobs]
 
@@ -174,7 +136,7 @@ def _commit_alone(conn: PgConnection, job: Job) -> Outcome:
     for attempt in range(MAX_CONFLICT_RETRIES):
         try:
             return _commit_batch(conn, [job])[0]
-        except _Conflict:
+        except _CONFLICTS:
             _back_off(attempt)
     return False, Unavailable("storage: too many write conflicts with other relay processes; retry")
 

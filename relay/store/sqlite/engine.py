@@ -2,8 +2,9 @@
 
 Every write is a plain function ``fn(conn) -> result``; the writer (relay/store/writer.py)
 runs the jobs queued meanwhile in one ``BEGIN IMMEDIATE … COMMIT`` in its thread (again with a
-SAVEPOINT per job when one of them fails, so that it fails alone) and answers their callers
-after COMMIT: a hundred concurrent requests cost one fsync instead of a hundred.
+SAVEPOINT per job when one of them fails, so that it fails alone: `writer.commit_batch`) and
+answers their callers after COMMIT: a hundred concurrent requests cost one fsync instead of a
+hundred.
 
 Jobs run inside aiosqlite's connection thread through ``Connection._execute``; running a whole
 batch in one hop to the thread (instead of one hop per statement) is where the speed comes
@@ -37,14 +38,7 @@ from relay.errors import CannotStart, Unavailable
 from relay.store.dialect import SQLITE, Dialect
 from relay.store.sqlite.faults import fault_of, must_read_immutable, writable
 from relay.store.sqlite.migrate import apply_migrations
-from relay.store.writer import (
-    GroupCommitter,
-    JobFailed,
-    Outcome,
-    Pending,
-    WriteObserver,
-    commit_batch,
-)
+from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver, commit_batch
 
 log = logging.getLogger(__name__)
 
@@ -93,35 +87,7 @@ async def _run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> 
 
 
 def _commit_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
-    return commit_batch(lambda batch, savepoints: _run_batch(conn, batch, savepoints), jobs)
-
-
-def _run_batch(conn: sqlite3.Connection, jobs: list[Job], savepoints: bool) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for job in jobs:
-            if savepoints:
-                conn.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, job(conn)))
-            except Exception as exc:
-                if fault_of(exc) is not None:
-                    raise  # the storage's fault, not the job's: the whole batch fails
-                if not savepoints:
-                    raise JobFailed() from exc
-                # the job's own error goes back to its caller only
-                conn.execute("ROLLBACK TO job")
-                outcomes.append((False, exc))
-            if savepoints:
-                conn.execute("RELEASE job")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):  # a failed disk may refuse this too
-                conn.execute("ROLLBACK")
-        raise
-    return outcomes
+    return commit_batch(conn, jobs, "BEGIN IMMEDIATE", lambda exc: fault_of(exc) is not None)
 
 
 def _probe_write(conn: sqlite3.Connection) -> None:
