@@ -371,6 +371,29 @@ async def test_a_metric_moves_last_seen_but_not_token_updated_at(
     assert after["token_updated_at"] == before["token_updated_at"]
 
 
+async def test_a_put_after_a_metric_moves_last_seen_past_the_metric(
+    app_api: Api, admin_api: Api
+) -> None:
+    await register(app_api, "tok-time", expect=201)
+    await tick()
+    await report(app_api, "tok-time", "delivered")
+    seen_by_metric = await device(admin_api, "tok-time")
+    await tick()
+    await register(app_api, "tok-time", expect=200)
+    after = await device(admin_api, "tok-time")
+    assert moment(after["last_seen"]) > moment(seen_by_metric["last_seen"])
+
+
+async def test_last_seen_reads_the_same_on_the_device_and_on_its_profile(
+    app_api: Api, admin_api: Api
+) -> None:
+    await register(app_api, "tok-time", expect=201, customer_id="cust-time")
+    await tick()
+    await report(app_api, "tok-time", "opened")
+    (on_profile,) = (await profile(admin_api, "cust-time"))["devices"]
+    assert on_profile["last_seen"] == (await device(admin_api, "tok-time"))["last_seen"]
+
+
 async def test_refresh_sets_last_seen_and_token_updated_at_of_the_new_token(
     app_api: Api, admin_api: Api
 ) -> None:

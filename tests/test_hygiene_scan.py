@@ -9,6 +9,7 @@ import pytest
 
 from relay.domain import service
 from relay.domain.service import RelayStore
+from relay.facts import NewMetric
 from relay.models.devices import DevicePut
 from tests.support import make_settings
 
@@ -47,6 +48,19 @@ async def test_devices_seen_after_the_cutoff_stay_active(store: RelayStore) -> N
     assert await store.mark_stale(cutoff) == 3
     assert [await _status(store, "old", i) for i in range(3)] == ["stale"] * 3
     assert [await _status(store, "new", i) for i in range(3)] == ["active"] * 3
+
+
+async def test_a_device_that_reported_a_metric_after_the_cutoff_stays_active(
+    store: RelayStore,
+) -> None:
+    await _register(store, 3, "dev")
+    cutoff = time.time() + 0.001
+    time.sleep(0.01)
+    token = f"dev{1:060x}"
+    await store.ingest_metrics("default", [NewMetric("m-1", "delivered", token, None, time.time())])
+
+    assert await store.mark_stale(cutoff) == 2
+    assert [await _status(store, "dev", i) for i in range(3)] == ["stale", "active", "stale"]
 
 
 async def test_a_scan_over_no_devices_marks_nothing(store: RelayStore) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from relay.errors import NotFound, Unavailable
 from relay.store.sqlite import engine as engine_module
+from relay.store.sqlite import migrate
 from relay.store.sqlite.engine import Engine
 from relay.store.sqlite.migrate import apply_migrations, available_migrations
 from tests.support import eventually
@@ -188,6 +189,25 @@ def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
     assert apply_migrations(conn) == []
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
     assert versions == [v for v, _, _ in available_migrations()]
+    conn.close()
+
+
+def test_an_upgrade_to_device_seen_keeps_every_devices_last_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = available_migrations()
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    monkeypatch.setattr(migrate, "available_migrations", lambda: [m for m in chain if m[0] < 11])
+    apply_migrations(conn)
+    conn.execute(
+        "INSERT INTO devices (app_id, token, platform, first_seen, last_seen, token_updated_at)"
+        " VALUES ('default', 'tok-a', 'ios', 1, 5, 1), ('default', 'tok-b', 'android', 1, 7, 1)"
+    )
+    monkeypatch.setattr(migrate, "available_migrations", lambda: chain)
+
+    assert apply_migrations(conn) == [v for v, _, _ in chain if v >= 11]
+    seen = conn.execute("SELECT device_seen.last_seen FROM devices JOIN device_seen ON device_id = id")
+    assert sorted(row[0] for row in seen) == [5.0, 7.0]
     conn.close()
 
 

@@ -10,6 +10,7 @@ integer division of non-negative integers, which truncates (= floors) in both en
 from __future__ import annotations
 
 from relay.store.connection import Connection
+from relay.store.sql.records import LAST_SEEN
 
 DAY = 86_400
 
@@ -41,8 +42,8 @@ def daily_token_changes(
         if 0 <= int(day) < days:
             series["new"][int(day)] += int(count)
     changed = conn.execute(
-        "SELECT (CAST(last_seen AS BIGINT) - ?) / 86400, status, count(*) FROM devices"
-        " WHERE app_id = ? AND status IN ('replaced', 'invalid') AND last_seen >= ?"
+        f"SELECT (CAST({LAST_SEEN} AS BIGINT) - ?) / 86400, status, count(*) FROM devices"
+        f" WHERE app_id = ? AND status IN ('replaced', 'invalid') AND {LAST_SEEN} >= ?"
         " GROUP BY 1, status",
         (start, app_id, start),
     ).fetchall()

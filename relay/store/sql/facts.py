@@ -123,14 +123,17 @@ def insert_new_events(conn: Connection, rows: Sequence[tuple[object, ...]]) -> t
 
 
 def mark_devices_seen(conn: Connection, device_ids: Sequence[int], now: float) -> None:
-    """Move ``last_seen`` of the devices forward to ``now``.
+    """Move the devices' ``last_seen`` forward to ``now`` (in ``device_seen``: the narrow row
+    a metric rewrites instead of the device's own; `records.LAST_SEEN` reads both).
 
     In id order: two relay processes touching the same devices then lock them in the same
     order, and wait for each other instead of deadlocking (PostgreSQL)."""
     conn.execute(
-        f"UPDATE devices SET last_seen = ? WHERE id IN ({dialect_of(conn).values_of()})"
-        " AND last_seen < ?",
-        (now, json.dumps(sorted(set(device_ids))), now),
+        "INSERT INTO device_seen (device_id, last_seen)"
+        f" SELECT value, ? FROM ({dialect_of(conn).values_of()}) AS seen WHERE true"
+        " ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen"
+        " WHERE device_seen.last_seen < excluded.last_seen",
+        (now, json.dumps(sorted(set(device_ids)))),
     )
 
 

@@ -10,7 +10,7 @@ from relay.errors import NotFound, ValidationFailed
 from relay.models.common import Counts
 from relay.models.push import DeliveryTrace, TimelineEntry
 from relay.store.connection import Connection, Row
-from relay.store.sql.records import DEVICE_COLUMNS, fetch_device, registered_device
+from relay.store.sql.records import DEVICE_COLUMNS, LAST_SEEN, fetch_device, registered_device
 from relay.timeutil import format_timestamp
 
 
@@ -114,7 +114,7 @@ def mark_stale(
         return 0, None
     cursor = conn.execute(
         "UPDATE devices SET status = 'stale'"
-        " WHERE id > ? AND id <= ? AND status = 'active' AND last_seen < ?",
+        f" WHERE id > ? AND id <= ? AND status = 'active' AND {LAST_SEEN} < ?",
         (after_id, last_id, cutoff),
     )
     return cursor.rowcount, last_id

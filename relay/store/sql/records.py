@@ -10,10 +10,17 @@ from relay.models.devices import Device, MetricView
 from relay.store.connection import Connection, Row
 from relay.timeutil import format_timestamp
 
+# A device's last_seen, in a statement over ``devices``: the later of its own (PUT, refresh)
+# and its ``device_seen`` row's (metrics; migration 0011 says why that row is apart).
+LAST_SEEN = (
+    "coalesce((SELECT seen.last_seen FROM device_seen AS seen"
+    " WHERE seen.device_id = devices.id AND seen.last_seen > devices.last_seen),"
+    " devices.last_seen)"
+)
 DEVICE_COLUMNS = (
     "id, app_id, token, platform, status, customer_id, anonymous_id, logged_out, push_enabled,"
     " environment, app_version, os_version, device_model, locale, timezone, attributes,"
-    " first_seen, last_seen, token_updated_at, invalid_reason, replaced_by"
+    f" first_seen, {LAST_SEEN} AS last_seen, token_updated_at, invalid_reason, replaced_by"
 )
 METRIC_COLUMNS = (
     "client_id, metric, token, delivery_id, customer_id, occurred_at, received_at,"
