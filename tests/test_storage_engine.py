@@ -206,7 +206,9 @@ def test_an_upgrade_to_device_seen_keeps_every_devices_last_seen(
     monkeypatch.setattr(migrate, "available_migrations", lambda: chain)
 
     assert apply_migrations(conn) == [v for v, _, _ in chain if v >= 11]
-    seen = conn.execute("SELECT device_seen.last_seen FROM devices JOIN device_seen ON device_id = id")
+    seen = conn.execute(
+        "SELECT device_seen.last_seen FROM devices JOIN device_seen ON device_id = devices.id"
+    )
     assert sorted(row[0] for row in seen) == [5.0, 7.0]
     conn.close()
 
