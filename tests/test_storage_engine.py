@@ -213,11 +213,6 @@ def test_an_upgrade_to_device_seen_keeps_every_devices_last_seen(
     conn.close()
 
 
-async def test_the_writer_holds_a_merged_commits_pages_in_its_cache(engine: Engine) -> None:
-    size = await engine.write(lambda c: c.execute("PRAGMA cache_size").fetchone()[0])
-    assert size == -engine_module.WRITER_CACHE_KIB
-
-
 async def test_the_database_runs_in_wal_mode(engine: Engine) -> None:
     mode = await engine.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
     assert mode == "wal"

@@ -50,11 +50,6 @@ INLINE_BUSY_TIMEOUT_MS = 100
 CHECKPOINT_INTERVAL_S = 1.0
 WAL_RESTART_FRAMES = 8192  # pages: 32 MiB at SQLite's default page size
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # what a restarted WAL file is truncated to
-# The writer's page cache. A merged commit of a few thousand metrics dirties a page of each
-# random-keyed index per metric; with SQLite's default 2 MiB those pages spill into the WAL
-# mid-transaction and are written (and read back) again, which cost batched ingest ~40 % of
-# its time (docs/performance.md, session 7). The cache is filled only as the writer touches pages.
-WRITER_CACHE_KIB = 32 * 1024
 
 
 def _cause(exc: BaseException) -> str:
@@ -76,7 +71,6 @@ def _configure_writer(conn: sqlite3.Connection, synchronous: str) -> None:
     configure(conn, synchronous)
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # Engine._checkpoint_loop does it
     conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
-    conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
 
 
 def _checkpoint(conn: sqlite3.Connection) -> int:
