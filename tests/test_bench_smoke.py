@@ -90,3 +90,27 @@ def test_each_ceiling_mode_runs_and_prints_its_rate(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert '"rows_per_s"' in done.stdout.strip().splitlines()[-1]
+
+
+# What each cost tool is run with at smoke size, and what it must print.
+COST_TOOLS = {
+    "bench.writer_cost": (["--per-commit", "7,100", "--metrics", "700"], ["7 metrics a commit"]),
+    "bench.request_cost": (["--requests", "1000"], ["refused:", "rejected:", "stored:"]),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("tool", sorted(COST_TOOLS))
+def test_each_cost_tool_runs_and_prints_its_figures(tool: str, tmp_path) -> None:
+    args, expected = COST_TOOLS[tool]
+    done = subprocess.run(
+        [sys.executable, "-m", tool, "--size", "smoke", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env={**os.environ, "RELAY_BENCH_DATA": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for text in expected:
+        assert text in done.stdout, f"{text!r} missing from:\n{done.stdout[-3000:]}"
