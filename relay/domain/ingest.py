@@ -114,8 +114,7 @@ def ingest_metric_requests(
         )
     accepted, stored = facts.insert_new_metrics(conn, rows)
     _touch_devices(conn, owners.values(), received_at)
-    forward, opened_by = _consequences(conn, stored)
-    enqueue(conn, app_id, forward, received_at)
+    opened_by = _consequences(conn, app_id, stored, received_at)
     for customer_id in opened_by:  # a new touch may attribute a conversion already stored
         attribute_conversions(conn, app_id, customer_id, rules, received_at)
     if accepted == len(rows):
@@ -136,37 +135,29 @@ _PERSON_EVENT_OF_METRIC = {
     "tapped": ops.ACTION_TAPPED_EVENT,
     "deep_link_failed": ops.DEEP_LINK_FAILED_EVENT,
 }
+_OPENS = ("opened", "tapped")
 
 
-# Customer.io hears one delivered and one opened (an open or a tap) per delivery and token,
-# whatever relay received: a metric is forwarded if no earlier one of its kind exists
-# (`facts.delivery_metrics_among`'s ``first_of_its_kind``). (A `converted` is unique per
-# delivery and token by an index, so it is always the first.)
-def _consequences(conn: Connection, stored: facts.Stored) -> tuple[list[ops.Op], set[str]]:
-    """One pass over the metrics just stored that name a delivery (the others neither forward
-    nor attribute): what Customer.io must hear, and the profiles that got an open or tap."""
-    forward: list[ops.Op] = []
-    opened_by: set[str] = set()
-    test_deliveries = facts.qa_deliveries_among(conn, stored)
-    for m in facts.delivery_metrics_among(conn, stored):
-        delivery_id, token, moment = m["delivery_id"], m["token"], m["occurred_at"]
-        if m["metric"] in ("opened", "tapped") and m["customer_id"] is not None:
-            opened_by.add(m["customer_id"])
-        if delivery_id in test_deliveries:
-            continue  # relay's own QA push: Customer.io does not know this delivery
-        metric = ops.DELIVERY_METRIC.get(m["metric"])
-        if metric and m["first_of_its_kind"]:
-            forward.append(ops.delivery_metric(delivery_id, token, metric, moment))
-        event_name = _PERSON_EVENT_OF_METRIC.get(m["metric"])
-        if event_name:
-            details = {"delivery_id": delivery_id, "token": token}
-            details |= {k: m[k] for k in ("action", "deep_link", "reason") if m[k] is not None}
-            person_event = ops.event(
-                event_name, moment, details, m["customer_id"], m["anonymous_id"]
-            )
-            if person_event is not None:
-                forward.append(person_event)
-    return forward, opened_by
+def _consequences(conn: Connection, app_id: str, stored: facts.Stored, now: float) -> set[str]:
+    """What Customer.io must hear of the metrics just stored that name a delivery (the others
+    neither forward nor attribute), and the profiles that got an open or tap.
+
+    Customer.io hears one delivered and one opened (an open or a tap) per delivery and token,
+    whatever relay received, written by one statement for all of them; a tap and a failed
+    deep link are also an event of the person (`ops.event`, built per metric: they are few).
+    A `converted` is unique per delivery and token by an index, so it is always the first.
+    """
+    facts.enqueue_delivery_metrics(conn, stored, ops.DELIVERY_METRIC_ROWS, ops.DELIVERY_METRIC, now)
+    person_events = []
+    for m in facts.delivery_metrics_among(conn, stored, tuple(_PERSON_EVENT_OF_METRIC)):
+        details = {"delivery_id": m["delivery_id"], "token": m["token"]}
+        details |= {k: m[k] for k in ("action", "deep_link", "reason") if m[k] is not None}
+        name = _PERSON_EVENT_OF_METRIC[m["metric"]]
+        op = ops.event(name, m["occurred_at"], details, m["customer_id"], m["anonymous_id"])
+        if op is not None:
+            person_events.append(op)
+    enqueue(conn, app_id, person_events, now)
+    return facts.customers_among(conn, stored, _OPENS)
 
 
 def ingest_events(

@@ -19,6 +19,7 @@ from ulid import ULID
 
 # Re-exported: what the domain builds operations with.
 from relay.models.outbox import BATCH as BATCH
+from relay.models.outbox import FromRow, RowsOp
 from relay.models.outbox import Op as Op
 
 V1_ANONYMOUS_EVENT = "POST /api/v1/events"
@@ -39,8 +40,11 @@ def person_lane(customer_id: str) -> str:
     return f"person:{customer_id}"
 
 
+TOKEN_LANE = "token:"
+
+
 def token_lane(token: str) -> str:
-    return f"token:{token}"
+    return f"{TOKEN_LANE}{token}"
 
 
 def anonymous_lane(anonymous_id: str) -> str:
@@ -166,16 +170,31 @@ def event(
     return None
 
 
-def delivery_metric(delivery_id: str, token: str, metric: str, timestamp: float) -> Op:
-    payload = {
+def _delivery_payload(delivery_id: Any, token: Any, metric: Any, timestamp: Any) -> dict[str, Any]:
+    return {
         "type": "delivery",
         "action": "event",
         "identifiers": {"id": delivery_id},
         "name": metric,
-        "timestamp": int(timestamp),
+        "timestamp": timestamp,
         "attributes": {"device_token": token},
     }
-    return Op(token_lane(token), payload)
+
+
+def delivery_metric(delivery_id: str, token: str, metric: str, timestamp: float) -> Op:
+    return Op(token_lane(token), _delivery_payload(delivery_id, token, metric, int(timestamp)))
+
+
+# `delivery_metric` for each row of a set of metrics, written by the store in one statement
+# (`facts.enqueue_delivery_metrics`): the rows offer delivery_id, token, occurred_at and
+# name (the Customer.io metric of their kind, `DELIVERY_METRIC`).
+DELIVERY_METRIC_ROWS = RowsOp(
+    TOKEN_LANE,
+    "token",
+    _delivery_payload(
+        FromRow("delivery_id"), FromRow("token"), FromRow("name"), FromRow("occurred_at", True)
+    ),
+)
 
 
 def person_attributes(customer_id: str, attributes: Mapping[str, Any], timestamp: float) -> Op:

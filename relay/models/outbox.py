@@ -11,6 +11,27 @@ BATCH = "batch"  # the endpoint of operations sent in Track v2 /api/v2/batch req
 
 
 @dataclass(frozen=True, slots=True)
+class FromRow:
+    """In a `RowsOp`'s payload: the value of column ``name`` of each row (``whole``: as whole
+    seconds, as ``int()`` truncates)."""
+
+    name: str
+    whole: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RowsOp:
+    """An operation per row of a set, written by the store in one SQL statement instead of
+    one `Op` per row built in Python: lane ``lane_prefix`` + the row's ``lane_column``, and a
+    JSON payload shaped as ``payload``, whose `FromRow` leaves are the row's values."""
+
+    lane_prefix: str
+    lane_column: str
+    payload: dict[str, Any]
+    endpoint: str = BATCH
+
+
+@dataclass(frozen=True, slots=True)
 class Op:
     lane: str
     payload: dict[str, Any]

@@ -44,6 +44,18 @@ class Dialect:
             return f"nullif(max({', '.join(f'coalesce({v}, -1e308)' for v in values)}), -1e308)"
         return f"greatest({', '.join(values)})"
 
+    def json_string(self, expr: str) -> str:
+        """``expr`` as the text of a JSON string (quoted and escaped)."""
+        if self.name == "sqlite":
+            return f"json_quote({expr})"
+        return f"CAST(to_json(CAST({expr} AS text)) AS text)"
+
+    def whole_seconds_text(self, expr: str) -> str:
+        """The number ``expr`` truncated toward zero (Python's ``int()``), as text."""
+        if self.name == "sqlite":
+            return f"CAST(CAST({expr} AS INTEGER) AS TEXT)"
+        return f"CAST(CAST(trunc({expr}) AS bigint) AS text)"
+
     def json_entries(self, column: str) -> str:
         """A table source of ``key`` and ``type`` (JSON type name) per member of an object."""
         if self.name == "sqlite":

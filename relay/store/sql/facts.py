@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from relay.models.outbox import RowsOp
 from relay.store.connection import Connection, Cursor, Row
 from relay.store.dialect import POSTGRES, dialect_of
+from relay.store.sql.outbox import enqueue_rows
 
 # What a fact needs of the device it reports for (rows read by column name).
 OWNER_COLUMNS = "id, customer_id, anonymous_id, status, replaced_by"
@@ -146,40 +148,66 @@ def reactivate_stale_devices(conn: Connection, device_ids: Sequence[int]) -> Non
     )
 
 
-def qa_deliveries_among(conn: Connection, stored: Stored) -> set[str]:
-    """The test deliveries (relay's own QA pushes) named by the ``stored`` metrics."""
+# A metric's kind for de-duplication: a tap is an open.
+_KIND = "CASE {0}.metric WHEN 'tapped' THEN 'opened' ELSE {0}.metric END"
+# Customer.io hears a delivery metric once per delivery, token and kind, whatever relay
+# received: no earlier metric of its kind exists (through metrics_by_delivery).
+_FIRST_OF_ITS_KIND = f"""NOT EXISTS (
+    SELECT 1 FROM metrics AS earlier
+    WHERE earlier.app_id = m.app_id AND earlier.delivery_id = m.delivery_id
+        AND earlier.seq < m.seq AND earlier.token = m.token
+        AND {_KIND.format("earlier")} = {_KIND.format("m")}
+)"""
+# relay's own QA pushes: Customer.io does not know their deliveries.
+_NOT_A_TEST_DELIVERY = (
+    "NOT EXISTS (SELECT 1 FROM test_deliveries AS qa WHERE qa.delivery_id = m.delivery_id)"
+)
+
+
+def enqueue_delivery_metrics(
+    conn: Connection, stored: Stored, op: RowsOp, names: Mapping[str, str], now: float
+) -> None:
+    """``op`` for each ``stored`` metric of a kind in ``names`` (kind → the name Customer.io
+    knows it by, offered as column ``name``) that is the first of its kind for its delivery
+    and token, unless its delivery is a test delivery: one statement for all of them."""
+    cases = " ".join("WHEN ? THEN ?" for _ in names)
+    kinds = ", ".join("?" for _ in names)
+    rows = (
+        f"SELECT m.seq, m.app_id, m.token, m.delivery_id, m.occurred_at,"
+        f" CASE m.metric {cases} END AS name FROM metrics AS m"
+        f" WHERE {stored.condition} AND m.delivery_id IS NOT NULL AND m.metric IN ({kinds})"
+        f" AND {_NOT_A_TEST_DELIVERY} AND {_FIRST_OF_ITS_KIND}"
+    )
+    params = [*(v for pair in names.items() for v in pair), stored.param, *names]
+    enqueue_rows(conn, op, rows, params, now)
+
+
+def delivery_metrics_among(conn: Connection, stored: Stored, kinds: Sequence[str]) -> list[Row]:
+    """The ``stored`` metrics of ``kinds`` that name a delivery other than a test delivery
+    (metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action, deep_link,
+    reason), in order."""
+    marks = ", ".join("?" for _ in kinds)
+    rows: list[Row] = conn.execute(
+        "SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action,"
+        " deep_link, reason FROM metrics AS m"
+        f" WHERE {stored.condition} AND delivery_id IS NOT NULL AND metric IN ({marks})"
+        f" AND {_NOT_A_TEST_DELIVERY} ORDER BY seq",
+        (stored.param, *kinds),
+    ).fetchall()
+    return rows
+
+
+def customers_among(conn: Connection, stored: Stored, kinds: Sequence[str]) -> set[str]:
+    """The known customers of the ``stored`` metrics of ``kinds`` that name a delivery."""
+    marks = ", ".join("?" for _ in kinds)
     return {
         row[0]
         for row in conn.execute(
-            "SELECT delivery_id FROM test_deliveries WHERE delivery_id IN"
-            f" (SELECT delivery_id FROM metrics WHERE {stored.condition}"
-            " AND delivery_id IS NOT NULL)",
-            (stored.param,),
+            f"SELECT DISTINCT customer_id FROM metrics WHERE {stored.condition}"
+            f" AND delivery_id IS NOT NULL AND metric IN ({marks}) AND customer_id IS NOT NULL",
+            (stored.param, *kinds),
         )
     }
-
-
-# A metric's kind for de-duplication: a tap is an open.
-_KIND = "CASE {0}.metric WHEN 'tapped' THEN 'opened' ELSE {0}.metric END"
-_DELIVERY_METRICS = f"""
-SELECT metric, token, delivery_id, customer_id, anonymous_id, occurred_at, action, deep_link,
-    reason,
-    NOT EXISTS (
-        SELECT 1 FROM metrics AS earlier
-        WHERE earlier.app_id = m.app_id AND earlier.delivery_id = m.delivery_id
-            AND earlier.seq < m.seq AND earlier.token = m.token
-            AND {_KIND.format("earlier")} = {_KIND.format("m")}
-    ) AS first_of_its_kind
-FROM metrics AS m
-WHERE {{stored}} AND delivery_id IS NOT NULL
-"""
-
-
-def delivery_metrics_among(conn: Connection, stored: Stored) -> Cursor:
-    """The ``stored`` metrics that name a delivery, each with ``first_of_its_kind``: whether
-    no earlier metric of its kind (a tap counts as an open) exists for its delivery and
-    token."""
-    return conn.execute(_DELIVERY_METRICS.format(stored=stored.condition), (stored.param,))
 
 
 def client_ids_among(conn: Connection, table: str, stored: Stored) -> list[str]:

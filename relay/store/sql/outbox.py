@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import msgspec
 
-from relay.models.outbox import Op, OutboxRow, OutboxStatus, Settlement
+from relay.models.outbox import FromRow, Op, OutboxRow, OutboxStatus, RowsOp, Settlement
 from relay.store.connection import Connection
-from relay.store.dialect import dialect_of
+from relay.store.dialect import Dialect, dialect_of
 
 _json = msgspec.json.Encoder()
 
@@ -23,6 +24,61 @@ def enqueue(conn: Connection, app_id: str, ops: Iterable[Op], now: float) -> Non
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(app_id, op.lane, op.wait_lane, op.endpoint, _encode(op.payload), now, now) for op in ops],
     )
+
+
+def enqueue_rows(
+    conn: Connection, op: RowsOp, rows: str, params: Sequence[object], now: float
+) -> None:
+    """``op`` for each row of the query ``rows`` (its parameters ``params``), in ``seq`` order,
+    in one statement: ``rows`` yields ``seq``, ``app_id``, the lane column and every column
+    the payload names."""
+    payload, payload_params = _payload_sql(op.payload, dialect_of(conn))
+    conn.execute(
+        "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
+        f" created_at) SELECT r.app_id, ? || r.{_column(op.lane_column)}, NULL, ?, {payload},"
+        f" ?, ? FROM ({rows}) AS r ORDER BY r.seq",
+        (op.lane_prefix, op.endpoint, *payload_params, now, now, *params),
+    )
+
+
+def _column(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"not a column name: {name!r}")
+    return name
+
+
+def _payload_sql(template: dict[str, Any], dialect: Dialect) -> tuple[str, list[object]]:
+    """SQL that writes ``template`` as compact JSON text, as `_encode` writes the same dict
+    with its `FromRow` leaves filled in: the fixed text between two row values travels as
+    one parameter, joined to them with ``||``."""
+    parts: list[str] = []
+    params: list[object] = []
+    fixed: list[str] = []
+
+    def flush() -> None:
+        if fixed:
+            parts.append("?")
+            params.append("".join(fixed))
+            fixed.clear()
+
+    def write(value: Any) -> None:
+        if isinstance(value, FromRow):
+            flush()
+            column = f"r.{_column(value.name)}"
+            text = dialect.whole_seconds_text if value.whole else dialect.json_string
+            parts.append(text(column))
+        elif isinstance(value, dict):
+            fixed.append("{")
+            for index, (key, item) in enumerate(value.items()):
+                fixed.append(("," if index else "") + _encode(key) + ":")
+                write(item)
+            fixed.append("}")
+        else:
+            fixed.append(_encode(value))
+
+    write(template)
+    flush()
+    return " || ".join(parts), params
 
 
 def pending_window(conn: Connection, limit: int) -> list[OutboxRow]:
