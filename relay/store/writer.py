@@ -100,8 +100,8 @@ def _run_batch(
     savepoints: bool,
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    conn.execute(begin)
     try:
+        conn.execute(begin)  # which may fail inside the transaction it opened (PostgreSQL's turn)
         for job in jobs:
             if savepoints:
                 conn.execute("SAVEPOINT job")

@@ -6,12 +6,13 @@ with a SAVEPOINT per job when one of them fails), in its own thread, and the cal
 only after COMMIT.
 
 Several relay processes write to one database, and their writers take turns: each batch
-holds a session advisory lock (`WRITE_TURN_LOCK`) from before its BEGIN until after its
-COMMIT. No two relay write transactions are ever open at once, so each sees every batch
-committed before it and the result is the one a single writer gives — SQLite's guarantee —
-in READ COMMITTED, with no predicate locks. A turn costs two round trips; what runs in
-parallel across processes is everything but the write itself (HTTP, validation, reads), and a
-turn carries every request its process queued meanwhile.
+takes a transaction-scoped advisory lock (`WRITE_TURN_LOCK`) first thing after its BEGIN,
+held until its COMMIT. No two relay write transactions are ever past that point at once, so
+each sees every batch committed before it and the result is the one a single writer gives —
+SQLite's guarantee — in READ COMMITTED, with no predicate locks. A turn costs no round trip
+of its own (it travels with BEGIN); what runs in parallel across processes is everything but
+the write itself (HTTP, validation, reads), and a turn carries every request its process
+queued meanwhile.
 
 Until session 6 the writers ran SERIALIZABLE side by side. Their batches of a hundred requests
 overlapped all the time and lost to each other (two-process batched ingest: 75 to 90 retried
@@ -94,26 +95,19 @@ def _open_connection(url: str) -> PgConnection:
     return PgConnection(raw)
 
 
+# The write turn: this process's writer is the only relay writer inside a transaction. The
+# lock is the transaction's first statement, sent with BEGIN in one round trip, and COMMIT
+# (or ROLLBACK, or a lost connection) ends it; in READ COMMITTED every later statement then
+# sees every batch committed before the turn began.
+_BEGIN_TURN = (
+    "BEGIN ISOLATION LEVEL READ COMMITTED;"
+    f" SELECT pg_advisory_xact_lock({WRITE_TURN_LOCK})"
+)
+
+
 def _commit_batch(conn: PgConnection, jobs: list[Job]) -> list[Outcome]:
-    with _write_turn(conn):
-        # The turn makes relay's transactions serial; an explicit level, whatever the
-        # server's default_transaction_isolation says.
-        return commit_batch(conn, jobs, "BEGIN ISOLATION LEVEL READ COMMITTED", _fails_batch)
-
-
-@contextlib.contextmanager
-def _write_turn(conn: PgConnection) -> Generator[None, None, None]:
-    """This process's turn to write: no other relay writer is inside a transaction."""
-    conn.execute("SELECT pg_advisory_lock(?)", (WRITE_TURN_LOCK,))
-    try:
-        yield
-    finally:
-        try:
-            conn.execute("SELECT pg_advisory_unlock(?)", (WRITE_TURN_LOCK,))
-        except psycopg.Error:
-            # A turn kept would stop every relay writer: closing the session ends it
-            # (`_open_writer` reconnects for the next batch).
-            conn.raw.close()
+    # An explicit level, whatever the server's default_transaction_isolation says.
+    return commit_batch(conn, jobs, _BEGIN_TURN, _fails_batch)
 
 
 def _fails_batch(exc: BaseException) -> bool:
