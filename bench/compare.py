@@ -26,13 +26,19 @@ BATCHED = 100_000
 SINGLE = 5_000
 
 
-def measure(source: Path, work: Path, checkout: Path, prefix: str, tokens: Path) -> dict:
+def measure(
+    source: Path, work: Path, checkout: Path, prefix: str, tokens: Path, clients: int
+) -> dict:
     db = working_copy(source, work / "relay.db")
     with Relay(db, work, env={"PYTHONPATH": str(checkout.resolve())}) as relay:
         ts = time.time() - 60
         send_metrics(relay.url, tokens, 2000, f"{prefix}w", timestamp=ts)
-        batched = send_metrics(relay.url, tokens, BATCHED, f"{prefix}b", timestamp=ts)
-        single = send_metrics(relay.url, tokens, SINGLE, f"{prefix}s", batch=1, timestamp=ts)
+        batched = send_metrics(
+            relay.url, tokens, BATCHED, f"{prefix}b", clients=clients, timestamp=ts
+        )
+        single = send_metrics(
+            relay.url, tokens, SINGLE, f"{prefix}s", batch=1, clients=clients, timestamp=ts
+        )
     return {
         "batched": batched["accepted"] / batched["elapsed"],
         "single": single["requests_per_s"],
@@ -44,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.compare")
     parser.add_argument("versions", help="name=checkout,name=checkout (relay source trees)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
     versions = {
         name: Path(path) for name, path in (item.split("=", 1) for item in args.versions.split(","))
@@ -56,7 +63,7 @@ def main() -> None:
         tokens.write_text("\n".join(active_tokens(source)))
         for round_ in range(args.rounds):
             for name, checkout in versions.items():
-                figures = measure(source, work, checkout, f"r{round_}{name}", tokens)
+                figures = measure(source, work, checkout, f"r{round_}{name}", tokens, args.clients)
                 results[name].append(figures)
                 print(
                     f"round {round_} {name}: batched {figures['batched']:,.0f} metrics/s,"

@@ -8,7 +8,8 @@ pragmas, ``--per-commit`` metrics a commit (7: sixteen clients sending one metri
 sixteen sending a hundred). It prints metrics/s, milliseconds per commit and the CPU per metric
 (user and system, from ``getrusage``), so a change to the write path is measured apart from
 what the event loop costs. Run it pinned (``taskset -c 0``) and interleave checkouts:
-``cd CHECKOUT && python -m bench.writer_cost`` imports relay from the directory it runs in.
+``PYTHONPATH=CHECKOUT python bench/writer_cost.py`` (run as a file) imports relay, and the
+bench modules it uses, from that checkout.
 A commit that fails stops the run: a rolled-back transaction is not a measurement.
 """
 

@@ -40,16 +40,22 @@ EXPECTED = {
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("benchmark", sorted(EXPECTED))
 def test_benchmark_smoke_run_completes(benchmark: str, tmp_path) -> None:
+    _prints(["bench", benchmark, "--smoke"], EXPECTED[benchmark], tmp_path)
+
+
+def _prints(module_and_args: list[str], expected: list[str], data: object) -> None:
+    """``python -m`` the benchmark (its data in ``data``); it succeeds and prints each of
+    ``expected``."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench", benchmark, "--smoke"],
+        [sys.executable, "-m", *module_and_args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=110,
-        env={**os.environ, "RELAY_BENCH_DATA": str(tmp_path)},
+        env={**os.environ, "RELAY_BENCH_DATA": str(data)},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for text in EXPECTED[benchmark]:
+    for text in expected:
         assert text in done.stdout, f"{text!r} missing from:\n{done.stdout[-3000:]}"
 
 
@@ -103,14 +109,4 @@ COST_TOOLS = {
 @pytest.mark.parametrize("tool", sorted(COST_TOOLS))
 def test_each_cost_tool_runs_and_prints_its_figures(tool: str, tmp_path) -> None:
     args, expected = COST_TOOLS[tool]
-    done = subprocess.run(
-        [sys.executable, "-m", tool, "--size", "smoke", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        env={**os.environ, "RELAY_BENCH_DATA": str(tmp_path)},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for text in expected:
-        assert text in done.stdout, f"{text!r} missing from:\n{done.stdout[-3000:]}"
+    _prints([tool, "--size", "smoke", *args], expected, tmp_path)

@@ -100,8 +100,7 @@ def _open_connection(url: str) -> PgConnection:
 # (or ROLLBACK, or a lost connection) ends it; in READ COMMITTED every later statement then
 # sees every batch committed before the turn began.
 _BEGIN_TURN = (
-    "BEGIN ISOLATION LEVEL READ COMMITTED;"
-    f" SELECT pg_advisory_xact_lock({WRITE_TURN_LOCK})"
+    f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_TURN_LOCK})"
 )
 
 
