@@ -17,7 +17,7 @@ from typing import Any
 
 from ulid import ULID
 
-# Re-exported: what the domain builds operations with.
+# What operations are built with (BATCH and Op re-exported for the domain).
 from relay.models.outbox import BATCH as BATCH
 from relay.models.outbox import FromRow, RowsOp
 from relay.models.outbox import Op as Op
