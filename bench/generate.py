@@ -229,6 +229,8 @@ def generate(path: Path, spec: Spec, as_of: float | None = None, quiet: bool = F
     for _name, sql in indexes:
         conn.execute(sql)
     say(f"{len(indexes)} indexes rebuilt")
+    # As migration 0011 leaves a database it upgrades: a device_seen row for every device.
+    conn.execute("INSERT INTO device_seen (device_id, last_seen) SELECT id, last_seen FROM devices")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.close()
     for suffix in ("-wal", "-shm"):
