@@ -5,7 +5,8 @@ FULL), the same ``INSERT OR IGNORE`` into ``metrics`` with device and profile al
 (outside the clock), in transactions of ``--tx`` rows. ``--outbox`` also inserts the outbox
 row relay writes for each metric (its JSON payload built outside the clock too);
 ``--all-writes`` does every write relay does for these metrics: the metric, its outbox row,
-and per 100-metric request one ``last_seen`` update per distinct device. The copy gets
+and per 100-metric request one ``last_seen`` update per distinct device (in ``device_seen``,
+where relay moves it since migration 0011). The copy gets
 relay's migrations first, so its schema (tables and indexes) is relay's.
 
 ``--dedup-only`` is issue 18's ceiling: the same rows into a table of the same shape whose
@@ -78,8 +79,8 @@ CREATE INDEX metrics_by_device ON metrics (device_id, occurred_at) WHERE indexed
 CREATE INDEX metrics_unindexed ON metrics (seq) WHERE indexed = 0;
 """
 TOUCH_SQL = (
-    "UPDATE devices SET last_seen = max(last_seen, ?),"
-    " status = CASE status WHEN 'stale' THEN 'active' ELSE status END WHERE id = ?"
+    "INSERT INTO device_seen (device_id, last_seen) VALUES (?, ?) ON CONFLICT (device_id)"
+    " DO UPDATE SET last_seen = excluded.last_seen WHERE last_seen < excluded.last_seen"
 )
 
 
@@ -142,7 +143,7 @@ def main() -> None:
         }
         outbox.append((APP, f"token:{m['token']}", None, "batch", json.dumps(payload), now, now))
     touches = [
-        [(now, owners[t][0]) for t in {row[3] for row in metrics[s : s + 100]} if t in owners]
+        [(owners[t][0], now) for t in {row[3] for row in metrics[s : s + 100]} if t in owners]
         for s in range(0, args.count, 100)
     ]
 

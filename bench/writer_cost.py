@@ -2,8 +2,9 @@
 relay's SQLite writer costs per metric, without HTTP, the event loop or a second thread.
 
 On a migrated copy of the ingest dataset, one thread commits the metric jobs relay's writer
-runs (`RelayStore._ingest_metric_requests`: the merged ingest of single-metric requests,
-then the data-health count) through `writer.commit_batch`, with the writer connection's own
+runs (`RelayStore._ingest_metric_requests` itself, with relay's default settings: the merged
+ingest of the requests, then the data-health count) through `writer.commit_batch`, with the
+writer connection's own
 pragmas, ``--per-commit`` metrics a commit (7: sixteen clients sending one metric each; 1,600:
 sixteen sending a hundred). It prints metrics/s, milliseconds per commit and the CPU per metric
 (user and system, from ``getrusage``), so a change to the write path is measured apart from
@@ -16,42 +17,29 @@ A commit that fails stops the run: a rolled-back transaction is not a measuremen
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bench.generate import active_tokens, dataset, working_copy
 from bench.ingest import SIZES
-from relay import timeutil
-from relay.domain import ingest
-from relay.domain.conversions import AttributionRules
+from relay.domain.service import RelayStore
 from relay.facts import NewMetric
-from relay.store.sql import health
+from relay.settings import Settings, StorageSettings
 from relay.store.sqlite.engine import _configure_writer
 from relay.store.sqlite.migrate import apply_migrations
 from relay.store.writer import commit_batch
 
 APP = "default"
-RULES = AttributionRules(("Order Completed",), 3 * 86_400)
 CHECKPOINT_EVERY_S = 1.0  # as relay's background checkpoint
 
 
-def _job(requests: list[list[NewMetric]]) -> Callable[[sqlite3.Connection], Any]:
-    def job(conn: sqlite3.Connection) -> list[tuple[int, int]]:
-        now = timeutil.now()
-        counts = ingest.ingest_metric_requests(conn, APP, requests, now, RULES)
-        health.count_at_door(conn, APP, now, "metrics", 0, None)
-        return counts
-
-    return job
-
-
 def measure(db: Path, tokens: list[str], per_commit: int, count: int, prefix: str) -> dict:
+    store = RelayStore(Settings(storage=StorageSettings(url=f"sqlite:///{db}")))  # never opened
     conn = sqlite3.connect(db, isolation_level=None)
     _configure_writer(conn, "full")
     apply_migrations(conn)
@@ -67,7 +55,8 @@ def measure(db: Path, tokens: list[str], per_commit: int, count: int, prefix: st
             requests.append(
                 [NewMetric(f"{prefix}-{i}", metric, token, f"{prefix}-d{i}", timestamp)]
             )
-        ((ok, result),) = commit_batch(conn, [_job(requests)], "BEGIN IMMEDIATE", lambda _: False)
+        job = functools.partial(store._ingest_metric_requests, app_id=APP, requests=requests)
+        ((ok, result),) = commit_batch(conn, [job], "BEGIN IMMEDIATE", lambda _: False)
         if not ok:
             raise SystemExit(f"commit {c} failed: {result!r}")
         if time.perf_counter() - checkpointed > CHECKPOINT_EVERY_S:

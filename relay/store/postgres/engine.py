@@ -334,15 +334,7 @@ class PgEngine(GroupCommitter):
         self.fault = None
 
     async def _commit_jobs(self, jobs: list[Job]) -> list[Outcome]:
-        return await self._in_writer(lambda: _commit_with_retries(self._open_writer(), jobs))
-
-    def _open_writer(self) -> PgConnection:
-        """The writer's connection, opened again if the last batch closed it to end its turn."""
-        writer = self._conn()
-        if writer.raw.closed:
-            self._forget(writer)
-            self._writer = writer = self._connect()
-        return writer
+        return await self._in_writer(lambda: _commit_with_retries(self._conn(), jobs))
 
     def _fault_of(self, exc: BaseException) -> str | None:
         return fault_of(exc)
