@@ -23,13 +23,17 @@ async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
     await store.close()
 
 
+def _token(prefix: str, i: int) -> str:
+    return f"{prefix}{i:060x}"
+
+
 async def _register(store: RelayStore, count: int, prefix: str) -> None:
     for i in range(count):
-        await store.put_device("default", f"{prefix}{i:060x}", DevicePut(platform="ios"))
+        await store.put_device("default", _token(prefix, i), DevicePut(platform="ios"))
 
 
 async def _status(store: RelayStore, prefix: str, i: int) -> str:
-    return (await store.device_detail("default", f"{prefix}{i:060x}")).status
+    return (await store.device_detail("default", _token(prefix, i))).status
 
 
 async def test_every_chunk_is_scanned_when_devices_outnumber_one_chunk(store: RelayStore) -> None:
@@ -56,8 +60,8 @@ async def test_a_device_that_reported_a_metric_after_the_cutoff_stays_active(
     await _register(store, 3, "dev")
     cutoff = time.time() + 0.001
     time.sleep(0.01)
-    token = f"dev{1:060x}"
-    await store.ingest_metrics("default", [NewMetric("m-1", "delivered", token, None, time.time())])
+    metric = NewMetric("m-1", "delivered", _token("dev", 1), None, time.time())
+    await store.ingest_metrics("default", [metric])
 
     assert await store.mark_stale(cutoff) == 2
     assert [await _status(store, "dev", i) for i in range(3)] == ["stale", "active", "stale"]

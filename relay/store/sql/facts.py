@@ -130,6 +130,7 @@ def mark_devices_seen(conn: Connection, device_ids: Sequence[int], now: float) -
 
     In id order: two relay processes touching the same devices then lock them in the same
     order, and wait for each other instead of deadlocking (PostgreSQL)."""
+    # ``WHERE true``: SQLite would read a bare SELECT's ON CONFLICT as a join constraint.
     conn.execute(
         "INSERT INTO device_seen (device_id, last_seen)"
         f" SELECT value, ? FROM ({dialect_of(conn).values_of()}) AS seen WHERE true"

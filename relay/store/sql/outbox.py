@@ -18,10 +18,14 @@ def _encode(payload: object) -> str:
     return _json.encode(payload).decode()
 
 
+_INSERT = (
+    "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at, created_at)"
+)
+
+
 def enqueue(conn: Connection, app_id: str, ops: Iterable[Op], now: float) -> None:
     conn.executemany(
-        "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        f"{_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(app_id, op.lane, op.wait_lane, op.endpoint, _encode(op.payload), now, now) for op in ops],
     )
 
@@ -34,8 +38,7 @@ def enqueue_rows(
     the payload names."""
     payload, payload_params = _payload_sql(op.payload, dialect_of(conn))
     conn.execute(
-        "INSERT INTO outbox (app_id, lane, wait_lane, endpoint, payload, next_attempt_at,"
-        f" created_at) SELECT r.app_id, ? || r.{_column(op.lane_column)}, NULL, ?, {payload},"
+        f"{_INSERT} SELECT r.app_id, ? || r.{_column(op.lane_column)}, NULL, ?, {payload},"
         f" ?, ? FROM ({rows}) AS r ORDER BY r.seq",
         (op.lane_prefix, op.endpoint, *payload_params, now, now, *params),
     )
