@@ -27,20 +27,31 @@ SINGLE = 5_000
 
 
 def measure(
-    source: Path, work: Path, checkout: Path, prefix: str, tokens: Path, clients: int
+    source: Path,
+    work: Path,
+    checkout: Path,
+    prefix: str,
+    tokens: Path,
+    clients: int,
+    batched_metrics: int = BATCHED,
+    single_requests: int = SINGLE,
 ) -> dict:
     db = working_copy(source, work / "relay.db")
     with Relay(db, work, env={"PYTHONPATH": str(checkout.resolve())}) as relay:
         ts = time.time() - 60
         send_metrics(relay.url, tokens, 2000, f"{prefix}w", timestamp=ts)
-        batched = send_metrics(
-            relay.url, tokens, BATCHED, f"{prefix}b", clients=clients, timestamp=ts
+        batched = (
+            send_metrics(
+                relay.url, tokens, batched_metrics, f"{prefix}b", clients=clients, timestamp=ts
+            )
+            if batched_metrics
+            else None
         )
         single = send_metrics(
-            relay.url, tokens, SINGLE, f"{prefix}s", batch=1, clients=clients, timestamp=ts
+            relay.url, tokens, single_requests, f"{prefix}s", batch=1, clients=clients, timestamp=ts
         )
     return {
-        "batched": batched["accepted"] / batched["elapsed"],
+        "batched": batched["accepted"] / batched["elapsed"] if batched else 0.0,
         "single": single["requests_per_s"],
         "p99": single["p99_ms"],
     }
@@ -51,6 +62,8 @@ def main() -> None:
     parser.add_argument("versions", help="name=checkout,name=checkout (relay source trees)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--batched", type=int, default=BATCHED, help="metrics, 100 a request")
+    parser.add_argument("--single", type=int, default=SINGLE, help="one-metric requests")
     args = parser.parse_args()
     versions = {
         name: Path(path) for name, path in (item.split("=", 1) for item in args.versions.split(","))
@@ -63,7 +76,16 @@ def main() -> None:
         tokens.write_text("\n".join(active_tokens(source)))
         for round_ in range(args.rounds):
             for name, checkout in versions.items():
-                figures = measure(source, work, checkout, f"r{round_}{name}", tokens, args.clients)
+                figures = measure(
+                    source,
+                    work,
+                    checkout,
+                    f"r{round_}{name}",
+                    tokens,
+                    args.clients,
+                    args.batched,
+                    args.single,
+                )
                 results[name].append(figures)
                 print(
                     f"round {round_} {name}: batched {figures['batched']:,.0f} metrics/s,"

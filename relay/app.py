@@ -21,7 +21,7 @@ from aiohttp import web
 from relay.api import ROUTES
 from relay.api.access import access_middleware
 from relay.api.bodies import MAX_BODY_BYTES
-from relay.api.middleware import backpressure_middleware, errors_middleware, metrics_middleware
+from relay.api.middleware import backpressure_middleware, errors_middleware
 from relay.api.openapi import build_openapi
 from relay.api.routing import register
 from relay.api.state import LIFECYCLE, METRICS, OPENAPI, PUSH, SETTINGS, STORE, Lifecycle
@@ -47,7 +47,6 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
             access_middleware,
-            metrics_middleware,
             errors_middleware,
             backpressure_middleware,
         ],

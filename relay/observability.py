@@ -28,6 +28,7 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.ingested = Counter(
             "relay_ingested_items",
             "Metrics and events received, by kind and outcome (accepted, duplicate, rejected).",
@@ -137,6 +138,21 @@ class Metrics:
         self.stale_marked = Counter(
             "relay_tokens_marked_stale", "Tokens marked stale by hygiene.", registry=self.registry
         )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # labels() validates and locks on every call: looked up once per route, method
+            # and status instead (all three bounded: route templates, REQUEST_METHODS).
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.request_seconds.labels(route),
+            )
+            self._request_children[key] = children
+        count, duration = children
+        count.inc()
+        duration.observe(seconds)
 
     def observe_commit(self, jobs: int, seconds: float) -> None:
         self.commit_seconds.observe(seconds)

@@ -54,6 +54,22 @@ async def test_metrics_count_requests_by_route_and_status(relay: RelayServer, ap
     assert "relay_storage_write_duration_seconds_count" in text
 
 
+async def test_metrics_count_a_redirect_with_its_own_status(relay: RelayServer) -> None:
+    assert (await relay.api().get("/ui")).status == 200  # followed to the login page
+    text = (await relay.api().get("/metrics")).text
+    assert 'relay_http_requests_total{method="GET",route="/ui",status="303"} 1.0' in text
+
+
+async def test_metrics_count_methods_http_does_not_define_under_one_label(
+    relay: RelayServer,
+) -> None:
+    for method in ("PROPFIND", "MKCOL"):
+        assert (await relay.api().request(method, "/v1/metrics")).status == 405
+    text = (await relay.api().get("/metrics")).text
+    assert 'relay_http_requests_total{method="other",route="unmatched",status="405"} 2.0' in text
+    assert "PROPFIND" not in text
+
+
 async def test_openapi_is_a_valid_openapi_3_1_document(relay: RelayServer) -> None:
     document = (await relay.api().get("/openapi.json")).body
     assert document["openapi"] == "3.1.0"

@@ -1,6 +1,6 @@
 """One access line per request (method, path with tokens masked, status, duration, app; never
-a key, a token or a query string), and the count of requests in flight a graceful stop waits
-for."""
+a key, a token or a query string), the request counters and durations of ``/metrics``, and the
+count of requests in flight a graceful stop waits for."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import time
 
 from aiohttp import web
 
-from relay.api.state import CALLER, CLOSE_AFTER, LIFECYCLE
+from relay.api.state import CALLER, CLOSE_AFTER, LIFECYCLE, METRICS
 from relay.redact import mask_token
 
 log = logging.getLogger("relay.access")
 
 TOKEN_PARAMS = ("token", "device_id")  # path parameters that carry a device token
+# Any token is a method to HTTP: others are counted as one label, so that a client cannot
+# grow /metrics without bound.
+REQUEST_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
 
 @web.middleware
@@ -22,27 +25,41 @@ async def access_middleware(request: web.Request, handler):  # type: ignore[no-u
     lifecycle = request.app[LIFECYCLE]
     lifecycle.request_started()
     started = time.perf_counter()
-    status = 499  # the client went away before an answer
+    status = 0  # no answer: the client went away, or the request was cancelled
     try:
         response = await handler(request)
         status = response.status
         if request.get(CLOSE_AFTER) or lifecycle.stopping:
             response.force_close()
         return response
+    except web.HTTPException as exc:  # a redirect, which the errors middleware lets through
+        status = exc.status
+        raise
     finally:
         lifecycle.request_finished()
         answered = getattr(request.protocol, "request_answered", None)
         if answered is not None:
             answered()
+        seconds = time.perf_counter() - started
+        if status:
+            _count(request, status, seconds)
         caller = request.get(CALLER)
         log.info(
             "%s %s %d %.1fms app=%s",
             request.method,
             masked_path(request),
-            status,
-            (time.perf_counter() - started) * 1000,
+            status or 499,
+            seconds * 1000,
             caller.app_id if caller is not None else "-",
         )
+
+
+def _count(request: web.Request, status: int, seconds: float) -> None:
+    resource = request.match_info.route.resource
+    method = request.method if request.method in REQUEST_METHODS else "other"
+    request.app[METRICS].observe_request(
+        resource.canonical if resource is not None else "unmatched", method, status, seconds
+    )
 
 
 def masked_path(request: web.Request) -> str:

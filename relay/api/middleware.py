@@ -1,15 +1,14 @@
-"""The one place errors become responses, and where every request is counted."""
+"""The one place errors become responses; writes refused while Customer.io is behind."""
 
 from __future__ import annotations
 
 import logging
-import time
 
 import msgspec
 from aiohttp import web
 
 from relay.api.access import masked_path
-from relay.api.state import LIFECYCLE, METRICS
+from relay.api.state import LIFECYCLE
 from relay.compat.wire import CompatError, shape_of
 from relay.compat.wire import error_response as customerio_error_response
 from relay.errors import FieldError, RelayError, Unavailable
@@ -67,18 +66,6 @@ async def errors_middleware(request: web.Request, handler):  # type: ignore[no-u
     except Exception:
         log.exception("unhandled error on %s %s", request.method, masked_path(request))
         return error_response(RelayError("internal error; the server log has the details"))
-
-
-@web.middleware
-async def metrics_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    response = await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    metrics = request.app[METRICS]
-    metrics.requests.labels(route, request.method, str(response.status)).inc()
-    metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
-    return response
 
 
 BACKPRESSURE_RETRY_AFTER_SECONDS = 5
