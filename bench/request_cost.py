@@ -30,7 +30,7 @@ from bench.loadgen import closed_loop
 KINDS = ("refused", "rejected", "stored")
 
 
-def _body(kind: str, i: int, token: str, timestamp: float) -> bytes:
+def request_body(kind: str, i: int, token: str, timestamp: float) -> bytes:
     if kind == "refused":
         return b'{"metricz": 1}'
     metric = {"id": f"rc-{kind}-{i}", "metric": "delivered", "token": token, "timestamp": timestamp}
@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         with Relay(working_copy(source, work / "relay.db"), work) as relay:
             for kind in KINDS:
                 requests = [
-                    ("POST", "/v1/metrics", _body(kind, i, tokens[i % len(tokens)], timestamp))
+                    (
+                        "POST",
+                        "/v1/metrics",
+                        request_body(kind, i, tokens[i % len(tokens)], timestamp),
+                    )
                     for i in range(args.requests)
                 ]
                 asyncio.run(closed_loop(relay.url, requests[:1000], args.clients, APP_KEY))

@@ -102,6 +102,10 @@ def test_each_ceiling_mode_runs_and_prints_its_rate(
 COST_TOOLS = {
     "bench.writer_cost": (["--per-commit", "7,100", "--metrics", "700"], ["7 metrics a commit"]),
     "bench.request_cost": (["--requests", "1000"], ["refused:", "rejected:", "stored:"]),
+    "bench.alternate": (
+        ["a=.,b=.", "--burst", "200", "--bursts", "2"],
+        ["a: stored", "b: stored", "CPU a request, a / b"],
+    ),
 }
 
 
