@@ -1,7 +1,7 @@
 """``python -m bench.request_cost [--requests N] [--clients 16]``: relay's CPU per
 ``POST /v1/metrics`` request, for requests that stop at three depths.
 
-- ``refused``: a broken envelope, answered 422 before anything is stored (HTTP, the five
+- ``refused``: a broken envelope, answered 422 before anything is stored (HTTP, relay's
   middlewares, the key check, decoding, the problem+json answer);
 - ``rejected``: one invalid metric, answered 200 with it in ``rejected`` (the same, plus item
   validation and a JSON answer; still no write);
