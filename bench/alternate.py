@@ -22,10 +22,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.common import APP_KEY, LOAD_CPU, Relay, cpu_seconds
+from bench.compare import checkouts
 from bench.generate import active_tokens, dataset, working_copy
 from bench.ingest import SIZES
 from bench.loadgen import closed_loop
-from bench.request_cost import KINDS, request_body
+from bench.request_cost import KINDS, requests_of
 
 WARM_UP = 2000
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--size", choices=sorted(SIZES), default="quick")
     args = parser.parse_args(argv)
-    versions = dict(item.split("=", 1) for item in args.versions.split(","))
+    versions = checkouts(args.versions)
     if len(versions) != 2:
         parser.error("name exactly two checkouts")
     os.sched_setaffinity(0, {LOAD_CPU})
@@ -50,12 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def requests(n: int) -> list[tuple[str, str, bytes]]:
         nonlocal sent
-        numbers = range(sent, sent + n)
         sent += n
-        return [
-            ("POST", "/v1/metrics", request_body(args.kind, i, tokens[i % len(tokens)], timestamp))
-            for i in numbers
-        ]
+        return requests_of(args.kind, range(sent - n, sent), tokens, timestamp)
 
     bursts: dict[str, list[dict[str, float]]] = {name: [] for name in versions}
     with (
@@ -66,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, checkout in versions.items():
             work = Path(tmp) / name
             work.mkdir()
-            env = {"PYTHONPATH": str(Path(checkout).resolve())}
+            env = {"PYTHONPATH": str(checkout.resolve())}
             db = working_copy(source, work / "relay.db")
             relays[name] = stack.enter_context(Relay(db, work, env=env))
         for relay in relays.values():

@@ -57,6 +57,11 @@ def measure(
     }
 
 
+def checkouts(versions: str) -> dict[str, Path]:
+    """``name=checkout,name=checkout`` as names and source trees."""
+    return {name: Path(path) for name, path in (v.split("=", 1) for v in versions.split(","))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.compare")
     parser.add_argument("versions", help="name=checkout,name=checkout (relay source trees)")
@@ -65,9 +70,7 @@ def main() -> None:
     parser.add_argument("--batched", type=int, default=BATCHED, help="metrics, 100 a request")
     parser.add_argument("--single", type=int, default=SINGLE, help="one-metric requests")
     args = parser.parse_args()
-    versions = {
-        name: Path(path) for name, path in (item.split("=", 1) for item in args.versions.split(","))
-    }
+    versions = checkouts(args.versions)
     source, _meta = dataset("ingest-quick", SIZES["quick"]["spec"])
     results: dict[str, list[dict]] = {name: [] for name in versions}
     with tempfile.TemporaryDirectory(prefix="bench-compare-", dir=source.parent) as tmp:

@@ -30,7 +30,16 @@ from bench.loadgen import closed_loop
 KINDS = ("refused", "rejected", "stored")
 
 
-def request_body(kind: str, i: int, token: str, timestamp: float) -> bytes:
+def requests_of(
+    kind: str, numbers: range, tokens: list[str], timestamp: float
+) -> list[tuple[str, str, bytes]]:
+    """``POST /v1/metrics`` requests of one kind, numbered (each metric id is its own)."""
+    return [
+        ("POST", "/v1/metrics", _body(kind, i, tokens[i % len(tokens)], timestamp)) for i in numbers
+    ]
+
+
+def _body(kind: str, i: int, token: str, timestamp: float) -> bytes:
     if kind == "refused":
         return b'{"metricz": 1}'
     metric = {"id": f"rc-{kind}-{i}", "metric": "delivered", "token": token, "timestamp": timestamp}
@@ -53,14 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         with Relay(working_copy(source, work / "relay.db"), work) as relay:
             for kind in KINDS:
-                requests = [
-                    (
-                        "POST",
-                        "/v1/metrics",
-                        request_body(kind, i, tokens[i % len(tokens)], timestamp),
-                    )
-                    for i in range(args.requests)
-                ]
+                requests = requests_of(kind, range(args.requests), tokens, timestamp)
                 asyncio.run(closed_loop(relay.url, requests[:1000], args.clients, APP_KEY))
                 cpu = cpu_seconds(relay.pid)
                 run = asyncio.run(closed_loop(relay.url, requests, args.clients, APP_KEY))

@@ -12,6 +12,10 @@ from relay.tracking_plan import PlanCheck, TrackingPlan, json_type
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
+# Any token is a method to HTTP: others are counted as one label, so that a client cannot
+# grow /metrics (or the children cached for it) without bound.
+REQUEST_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -140,11 +144,13 @@ class Metrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count an answered request; ``route`` is its template (a bounded set)."""
+        method = method if method in REQUEST_METHODS else "other"
         key = (route, method, status)
         children = self._request_children.get(key)
         if children is None:
             # labels() validates and locks on every call: looked up once per route, method
-            # and status instead (all three bounded: route templates, REQUEST_METHODS).
+            # and status instead.
             children = (
                 self.requests.labels(route, method, str(status)),
                 self.request_seconds.labels(route),
