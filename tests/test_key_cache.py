@@ -1,5 +1,7 @@
-"""API keys cached on PostgreSQL: a request need not read its key, and a revoke is honoured at
-once by every relay process (LISTEN/NOTIFY), even one whose listener was down meanwhile.
+"""API keys cached: a request need not read its key, and a revoke is honoured at once by every
+relay process (PostgreSQL: LISTEN/NOTIFY, even by one whose listener was down meanwhile;
+SQLite: the file beside the database that every key change appends to), and within
+`MAX_AGE_S` even when nobody signalled it.
 
 The cache's bookkeeping is tested alone; the rest on a real relay and a real database, where
 keys are revoked from outside it — by the CLI, in a process of its own, or by SQL no relay
@@ -11,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from relay.domain.key_cache import KeyCache
+from relay.domain.key_cache import MAX_AGE_S, KeyCache
 from relay.domain.service import RelayStore
 from relay.keys import KeyRecord, generate_secret
 from relay.store.connection import Connection
@@ -100,7 +103,6 @@ async def outside(relay: RelayServer) -> AsyncIterator[psycopg.Connection[tuple[
     conn.close()
 
 
-@pytest.mark.postgresql_only
 async def test_a_key_revoked_by_the_cli_is_refused_by_the_very_next_request(
     relay: RelayServer, tmp_path: Path
 ) -> None:
@@ -162,6 +164,40 @@ async def test_a_revoke_while_the_listener_is_down_is_honoured_and_it_listens_ag
     assert _listeners(url) == 1
 
 
+@pytest.mark.sqlite_only
+async def test_a_revoke_nobody_signalled_is_honoured_once_the_cached_key_expires(
+    relay: RelayServer,
+) -> None:
+    app = await _new_app_key(relay)
+    assert (await app.put("/v1/devices/tok-quiet", {"platform": "ios"})).status == 201
+    url = relay.settings.storage.url
+    engines.query(url, "UPDATE api_keys SET revoked_at = 1 WHERE id = ?", (await _key_id(relay),))
+    started = asyncio.get_running_loop().time()
+    assert (await app.put("/v1/devices/tok-quiet", {"platform": "ios"})).status == 200, (
+        "the key was read again: nothing was cached, and the test proves nothing"
+    )
+    await eventually(
+        lambda: _status_of(app.put("/v1/devices/tok-quiet", {"platform": "ios"})), MAX_AGE_S + 5
+    )
+    assert asyncio.get_running_loop().time() - started < MAX_AGE_S + 2
+
+
+@pytest.mark.sqlite_only
+async def test_without_the_keys_file_every_request_reads_its_key(relay: RelayServer) -> None:
+    app = await _new_app_key(relay)
+    assert (await app.put("/v1/devices/tok-nofile", {"platform": "ios"})).status == 201
+    database = Path(relay.settings.storage.url.removeprefix("sqlite:///"))
+    database.with_name(database.name + "-keys").unlink()
+    url = relay.settings.storage.url
+    engines.query(url, "UPDATE api_keys SET revoked_at = 1 WHERE id = ?", (await _key_id(relay),))
+    assert (await app.put("/v1/devices/tok-nofile", {"platform": "ios"})).status == 401
+
+
+async def _status_of(answer: Awaitable[Any]) -> bool:
+    """Whether the request was refused for its key."""
+    return bool((await answer).status == 401)
+
+
 FOUND = (KeyRecord("key_1", "default", "app", "test", 0.0), "hash-1")
 
 
@@ -177,6 +213,16 @@ def test_a_key_read_before_an_invalidation_here_is_a_miss_after_it() -> None:
     read_in = cache.stamp(1)  # a read in flight while this process revokes a key
     cache.invalidate()
     cache.put("hash-1", FOUND, read_in)
+    assert cache.get("hash-1", cache.stamp(1)) is None
+
+
+def test_a_key_read_longer_ago_than_the_max_age_is_a_miss() -> None:
+    now = [100.0]
+    cache = KeyCache(clock=lambda: now[0])
+    cache.put("hash-1", FOUND, cache.stamp(1))
+    now[0] += MAX_AGE_S - 0.01
+    assert cache.get("hash-1", cache.stamp(1)) == FOUND
+    now[0] += 0.01
     assert cache.get("hash-1", cache.stamp(1)) is None
 
 

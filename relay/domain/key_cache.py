@@ -1,9 +1,12 @@
 """The API keys this process authenticated, so a request need not read its key again.
 
-Only on an engine that says when keys change (``keys_generation``: PostgreSQL, through
-LISTEN/NOTIFY; None on SQLite, where nothing is cached). An entry is good only in the
-generation it was read in, and in this process's own `invalidate` epoch: a key revoked here is
-refused at once, without waiting for the notification to come back.
+Only on an engine that says when keys change (``keys_generation``: PostgreSQL through
+LISTEN/NOTIFY, SQLite through a file every key change appends to; None while the engine cannot
+say, and then nothing is cached). An entry is good only in the generation it was read in, and
+in this process's own `invalidate` epoch: a key revoked here is refused at once, without
+waiting for the signal to come back. Nor is it good for longer than `MAX_AGE_S`: a signal
+that never came (a CLI that could not append to SQLite's file) delays a revoke by that much
+at most, not until a restart.
 
 Only keys that exist are kept: random keys sprayed at relay cost no memory. At `MAX_ENTRIES`
 the cache starts over, which costs one read per key in use.
@@ -11,18 +14,33 @@ the cache starts over, which costs one read per key in use.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from relay.keys import KeyRecord
 
 MAX_ENTRIES = 10_000
+MAX_AGE_S = 5.0  # a read of each key in use every five seconds: nothing beside the requests
 
-# (the engine's keys generation, this process's epoch) when a key was read.
-Stamp = tuple[int, int]
 Found = tuple[KeyRecord, str]  # the key and its stored hash
 
 
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """When a key was read: the engine's keys generation, this process's epoch, the clock."""
+
+    generation: int
+    epoch: int
+    taken_at: float
+
+
 class KeyCache:
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, max_entries: int = MAX_ENTRIES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._max_entries = max_entries
+        self._clock = clock
         self._entries: dict[str, tuple[Found, Stamp]] = {}
         self._epoch = 0
 
@@ -34,13 +52,18 @@ class KeyCache:
 
         Take it *before* reading: a change committed during the read then makes the stamp
         stale, instead of what the read found passing for current."""
-        return None if generation is None else (generation, self._epoch)
+        return None if generation is None else Stamp(generation, self._epoch, self._clock())
 
     def get(self, secret_hash: str, stamp: Stamp | None) -> Found | None:
         entry = self._entries.get(secret_hash)
-        if entry is None or stamp is None or entry[1] != stamp:
+        if entry is None or stamp is None:
             return None
-        return entry[0]
+        found, read = entry
+        if (read.generation, read.epoch) != (stamp.generation, stamp.epoch):
+            return None
+        if stamp.taken_at - read.taken_at >= MAX_AGE_S:
+            return None
+        return found
 
     def put(self, secret_hash: str, found: Found, stamp: Stamp | None) -> None:
         if stamp is None:

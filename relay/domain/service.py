@@ -98,9 +98,9 @@ class RelayStore:
         try:
             await self.engine.write(job)
         finally:
-            # At once here, even when the write failed (it may have failed after its COMMIT
-            # got through); other processes hear it from the engine (LISTEN/NOTIFY).
-            self._keys.invalidate()
+            # Even when the write failed: it may have failed after its COMMIT got through.
+            self.engine.keys_changed()  # other processes (SQLite: after the commit)
+            self._keys.invalidate()  # this one, at once
 
     async def authenticate(self, secret: str) -> KeyRecord | None:
         presented = hash_secret(secret)

@@ -169,6 +169,9 @@ class PgEngine(GroupCommitter):
         (relay/store/postgres/key_signal.py)."""
         return None if self._key_signal is None else self._key_signal.generation
 
+    def keys_changed(self) -> None:
+        """Nothing to do: the change's own transaction notified every process at commit."""
+
     async def open(self) -> None:
         """Connect, apply migrations (one process at a time), start the writer loop."""
         try:

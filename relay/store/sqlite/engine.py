@@ -37,6 +37,7 @@ import aiosqlite
 from relay.errors import CannotStart, Unavailable
 from relay.store.dialect import SQLITE, Dialect
 from relay.store.sqlite.faults import fault_of, must_read_immutable, writable
+from relay.store.sqlite.key_signal import KeyFile
 from relay.store.sqlite.migrate import apply_migrations
 from relay.store.writer import GroupCommitter, Outcome, Pending, WriteObserver, commit_batch
 
@@ -129,13 +130,19 @@ class Engine(GroupCommitter):
     fault: str | None = None
     _migrated: bool = False
     _readers_immutable: bool = False
+    _key_file: KeyFile = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._key_file = KeyFile(self.path)
 
     @property
     def keys_generation(self) -> int | None:
-        """Always None: API keys are not cached on SQLite. Reading one inline costs ~3 µs, and
-        a CLI command in another process may revoke one at any time, with no cheap signal
-        reaching this process; so every request reads its key."""
-        return None
+        """Changes whenever API keys change, in this process or another (key_signal.py)."""
+        return self._key_file.generation()
+
+    def keys_changed(self) -> None:
+        """API keys changed and the change is committed: tell every relay process."""
+        self._key_file.bump()
 
     async def open(self) -> None:
         """Create the file if needed, apply migrations, start the writer loop.
@@ -186,6 +193,7 @@ class Engine(GroupCommitter):
             log.error("storage fault: %s (%s); serving reads, writes answer 503", self.fault, exc)
             return
         self._writer = writer
+        self._key_file.create()
 
     async def _connect_readers(self) -> None:
         # Readers of a file that cannot be written open it immutable: no -shm is mapped.
