@@ -177,7 +177,7 @@ async def test_a_revoke_nobody_signalled_is_honoured_once_the_cached_key_expires
         "the key was read again: nothing was cached, and the test proves nothing"
     )
     await eventually(
-        lambda: _status_of(app.put("/v1/devices/tok-quiet", {"platform": "ios"})), MAX_AGE_S + 5
+        lambda: _refused(app.put("/v1/devices/tok-quiet", {"platform": "ios"})), MAX_AGE_S + 5
     )
     assert asyncio.get_running_loop().time() - started < MAX_AGE_S + 2
 
@@ -193,7 +193,7 @@ async def test_without_the_keys_file_every_request_reads_its_key(relay: RelaySer
     assert (await app.put("/v1/devices/tok-nofile", {"platform": "ios"})).status == 401
 
 
-async def _status_of(answer: Awaitable[Any]) -> bool:
+async def _refused(answer: Awaitable[Any]) -> bool:
     """Whether the request was refused for its key."""
     return bool((await answer).status == 401)
 
