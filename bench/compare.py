@@ -40,18 +40,17 @@ def measure(
     with Relay(db, work, env={"PYTHONPATH": str(checkout.resolve())}) as relay:
         ts = time.time() - 60
         send_metrics(relay.url, tokens, 2000, f"{prefix}w", timestamp=ts)
-        batched = (
-            send_metrics(
+        batched = 0.0
+        if batched_metrics:
+            sent = send_metrics(
                 relay.url, tokens, batched_metrics, f"{prefix}b", clients=clients, timestamp=ts
             )
-            if batched_metrics
-            else None
-        )
+            batched = sent["accepted"] / sent["elapsed"]
         single = send_metrics(
             relay.url, tokens, single_requests, f"{prefix}s", batch=1, clients=clients, timestamp=ts
         )
     return {
-        "batched": batched["accepted"] / batched["elapsed"] if batched else 0.0,
+        "batched": batched,
         "single": single["requests_per_s"],
         "p99": single["p99_ms"],
     }

@@ -26,6 +26,7 @@ from relay.domain.service import RelayStore
 from relay.keys import KeyRecord, generate_secret
 from relay.store.connection import Connection
 from relay.store.postgres.key_signal import APPLICATION_NAME
+from relay.store.sqlite.key_signal import KeyFile
 from tests import engines
 from tests.support import (
     Api,
@@ -186,8 +187,7 @@ async def test_a_revoke_nobody_signalled_is_honoured_once_the_cached_key_expires
 async def test_without_the_keys_file_every_request_reads_its_key(relay: RelayServer) -> None:
     app = await _new_app_key(relay)
     assert (await app.put("/v1/devices/tok-nofile", {"platform": "ios"})).status == 201
-    database = Path(relay.settings.storage.url.removeprefix("sqlite:///"))
-    database.with_name(database.name + "-keys").unlink()
+    KeyFile(relay.settings.storage.sqlite_path).path.unlink()
     url = relay.settings.storage.url
     engines.query(url, "UPDATE api_keys SET revoked_at = 1 WHERE id = ?", (await _key_id(relay),))
     assert (await app.put("/v1/devices/tok-nofile", {"platform": "ios"})).status == 401

@@ -59,11 +59,8 @@ class KeyCache:
         if entry is None or stamp is None:
             return None
         found, read = entry
-        if (read.generation, read.epoch) != (stamp.generation, stamp.epoch):
-            return None
-        if stamp.taken_at - read.taken_at >= MAX_AGE_S:
-            return None
-        return found
+        current = read.generation == stamp.generation and read.epoch == stamp.epoch
+        return found if current and stamp.taken_at - read.taken_at < MAX_AGE_S else None
 
     def put(self, secret_hash: str, found: Found, stamp: Stamp | None) -> None:
         if stamp is None:

@@ -39,10 +39,8 @@ class KeyFile:
     def create(self) -> None:
         """Make the file if it is missing, readable and writable by whoever may write the
         database (a CLI run as another user must be able to append)."""
-        if self.path.exists():
-            return
-        with contextlib.suppress(OSError):  # a read-only disk: keys are read every time
-            self.path.touch()
+        with contextlib.suppress(OSError):  # there already; or a read-only disk: no cache
+            self.path.touch(exist_ok=False)
             os.chmod(self.path, stat.S_IMODE(os.stat(self._database).st_mode))
 
     def bump(self) -> None:
