@@ -7,7 +7,7 @@ percent moves anything. Here both relays run at once (both on CPU 0, only one lo
 time, each on its own copy of the dataset), and bursts of ``--burst`` requests go to each in
 turn, in alternating order: the drift falls on both alike. Each burst's CPU per request is
 read from ``/proc``; the median ratio of the pairs is the measurement. ``--kind`` is one of
-`bench.request_cost`'s depths (refused, rejected, stored).
+`bench.request_cost`'s kinds (refused, rejected, stored; batched: a request is 100 metrics).
 """
 
 from __future__ import annotations

@@ -5,11 +5,15 @@
   middlewares, the key check, decoding, the problem+json answer);
 - ``rejected``: one invalid metric, answered 200 with it in ``rejected`` (the same, plus item
   validation and a JSON answer; still no write);
-- ``stored``: one valid metric (the same, plus the group-committed write).
+- ``stored``: one valid metric (the same, plus the group-committed write);
+- ``batched``: 100 valid metrics of ``bench ingest``'s batched phase (figures per metric).
 
 The differences say what each stage costs per request; the hello-world baseline of ``bench
 ingest`` bounds the first. Relay runs pinned to CPU 0 (as in every benchmark), this process
-sends from CPU 1 with 16 closed-loop clients; CPU is read from ``/proc`` around each run.
+sends from CPU 1 with 16 closed-loop clients; CPU is read from ``/proc`` around each run,
+thread by thread: the event loop's thread (HTTP, middlewares, decoding, validation) apart
+from the others (SQLite's writer above all; its checkpointer and readers), user and system
+time apart (system time is mostly the writer's WAL writes and fsyncs).
 """
 
 from __future__ import annotations
@@ -22,30 +26,63 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import APP_KEY, LOAD_CPU, Relay, cpu_seconds
+from bench.common import APP_KEY, LOAD_CPU, Relay
 from bench.generate import active_tokens, dataset, working_copy
 from bench.ingest import SIZES
 from bench.loadgen import closed_loop
+from bench.workload import metric_item
 
-KINDS = ("refused", "rejected", "stored")
+KINDS = ("refused", "rejected", "stored", "batched")
+BATCH = 100  # metrics a ``batched`` request
 
 
 def requests_of(
     kind: str, numbers: range, tokens: list[str], timestamp: float
 ) -> list[tuple[str, str, bytes]]:
     """``POST /v1/metrics`` requests of one kind, numbered (each metric id is its own)."""
-    return [
-        ("POST", "/v1/metrics", _body(kind, i, tokens[i % len(tokens)], timestamp)) for i in numbers
-    ]
+    return [("POST", "/v1/metrics", _body(kind, i, tokens, timestamp)) for i in numbers]
 
 
-def _body(kind: str, i: int, token: str, timestamp: float) -> bytes:
+def _body(kind: str, i: int, tokens: list[str], timestamp: float) -> bytes:
     if kind == "refused":
         return b'{"metricz": 1}'
+    if kind == "batched":  # as `bench ingest` sends them: each metric from another device
+        numbers = range(i * BATCH, (i + 1) * BATCH)
+        items = [metric_item("rc", n, tokens[n % len(tokens)], timestamp) for n in numbers]
+        return json.dumps({"metrics": items}).encode()
+    token = tokens[i % len(tokens)]
     metric = {"id": f"rc-{kind}-{i}", "metric": "delivered", "token": token, "timestamp": timestamp}
     if kind == "rejected":
         metric["timestamp"] = "yesterday"
     return json.dumps({"metrics": [metric]}).encode()
+
+
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) seconds of the event loop's thread and of all the others together."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = {"loop": (0.0, 0.0), "others": (0.0, 0.0)}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # a thread that ended since the listing
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        which = "loop" if int(tid) == pid else "others"
+        user, system = cpu[which]
+        cpu[which] = (user + int(fields[11]) / tick, system + int(fields[12]) / tick)
+    return cpu
+
+
+def split(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], units: int
+) -> str:
+    """CPU per unit (request or metric) by thread and kind, between two `thread_cpu` readings."""
+    parts = []
+    for which, label in (("loop", "loop"), ("others", "SQLite threads")):
+        user = (after[which][0] - before[which][0]) / units * 1e6
+        system = (after[which][1] - before[which][1]) / units * 1e6
+        parts.append(f"{label} {user:.0f} user + {system:.0f} sys")
+    return ", ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,16 +99,22 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         with Relay(working_copy(source, work / "relay.db"), work) as relay:
             for kind in KINDS:
-                requests = requests_of(kind, range(args.requests), tokens, timestamp)
-                asyncio.run(closed_loop(relay.url, requests[:1000], args.clients, APP_KEY))
-                cpu = cpu_seconds(relay.pid)
+                # batched: as many metrics as the single kinds send, a hundred a request
+                count = args.requests // BATCH if kind == "batched" else args.requests
+                warm_up = requests_of(kind, range(count, count + count // 10), tokens, timestamp)
+                asyncio.run(closed_loop(relay.url, warm_up, args.clients, APP_KEY))
+                requests = requests_of(kind, range(count), tokens, timestamp)
+                before = thread_cpu(relay.pid)
                 run = asyncio.run(closed_loop(relay.url, requests, args.clients, APP_KEY))
-                cpu = cpu_seconds(relay.pid) - cpu
+                after = thread_cpu(relay.pid)
+                cpu = sum(sum(after[t]) - sum(before[t]) for t in after)
                 statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(run["statuses"].items()))
+                unit, units = ("metric", count * BATCH) if kind == "batched" else ("request", count)
                 print(
-                    f"{kind:>8}: {run['requests_per_s']:>7,.0f} req/s, relay CPU"
-                    f" {cpu / run['elapsed']:.0%}, {cpu / args.requests * 1e6:.0f} µs a request,"
-                    f" p99 {run['p99_ms']:.1f} ms ({statuses})"
+                    f"{kind:>8}: {run['requests_per_s'] * units / count:>7,.0f} {unit}s/s,"
+                    f" relay CPU {cpu / run['elapsed']:.0%}, {cpu / units * 1e6:.0f} µs a {unit}"
+                    f" ({split(before, after, units)} µs),"
+                    f" p99 {run['p99_ms']:.1f} ms a request ({statuses})"
                 )
     return 0
 

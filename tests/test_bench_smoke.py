@@ -101,7 +101,10 @@ def test_each_ceiling_mode_runs_and_prints_its_rate(
 # What each cost tool is run with at smoke size, and what it must print.
 COST_TOOLS = {
     "bench.writer_cost": (["--per-commit", "7,100", "--metrics", "700"], ["7 metrics a commit"]),
-    "bench.request_cost": (["--requests", "1000"], ["refused:", "rejected:", "stored:"]),
+    "bench.request_cost": (
+        ["--requests", "1000"],
+        ["refused:", "rejected:", "stored:", "batched:"],
+    ),
     "bench.alternate": (
         ["a=.,b=.", "--burst", "200", "--bursts", "2"],
         ["a: stored", "b: stored", "CPU a request, a / b"],
