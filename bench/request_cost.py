@@ -1,5 +1,5 @@
 """``python -m bench.request_cost [--requests N] [--clients 16]``: relay's CPU per
-``POST /v1/metrics`` request, for requests that stop at three depths.
+``POST /v1/metrics`` request, for requests that stop at three depths, and per metric batched.
 
 - ``refused``: a broken envelope, answered 422 before anything is stored (HTTP, relay's
   middlewares, the key check, decoding, the problem+json answer);
@@ -8,25 +8,39 @@
 - ``stored``: one valid metric (the same, plus the group-committed write);
 - ``batched``: 100 valid metrics of ``bench ingest``'s batched phase (figures per metric).
 
-The differences say what each stage costs per request; the hello-world baseline of ``bench
-ingest`` bounds the first. Relay runs pinned to CPU 0 (as in every benchmark), this process
-sends from CPU 1 with 16 closed-loop clients; CPU is read from ``/proc`` around each run,
-thread by thread: the event loop's thread (HTTP, middlewares, decoding, validation) apart
-from the others (SQLite's writer above all; its checkpointer and readers), user and system
-time apart (system time is mostly the writer's WAL writes and fsyncs).
+The differences say what each stage costs per request. The first line is the baseline: the
+hello-world server of ``bench ingest`` (a bare aiohttp handler on the same CPU, sent the same
+requests), the floor of a request's cost in this HTTP stack. Relay runs pinned to CPU 0 (as in
+every benchmark), this process sends from CPU 1 with 16 closed-loop clients; CPU is read from
+``/proc`` around each run, thread by thread: the event loop's thread (HTTP, middlewares,
+decoding, validation) apart from the others (relay's: SQLite's writer above all, its
+checkpointer and readers), user and system time apart (system time is mostly the writer's WAL
+writes and fsyncs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench.common import APP_KEY, LOAD_CPU, Relay
+from bench.common import (
+    APP_KEY,
+    LOAD_CPU,
+    PY,
+    RELAY_CPU,
+    Relay,
+    free_port,
+    pinned,
+    wait_ready,
+)
 from bench.generate import active_tokens, dataset, working_copy
 from bench.ingest import SIZES
 from bench.loadgen import closed_loop
@@ -78,11 +92,55 @@ def split(
 ) -> str:
     """CPU per unit (request or metric) by thread and kind, between two `thread_cpu` readings."""
     parts = []
-    for which, label in (("loop", "loop"), ("others", "SQLite threads")):
+    for which, label in (("loop", "loop"), ("others", "other threads")):
         user = (after[which][0] - before[which][0]) / units * 1e6
         system = (after[which][1] - before[which][1]) / units * 1e6
         parts.append(f"{label} {user:.0f} user + {system:.0f} sys")
     return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def hello_world(work: Path) -> Iterator[tuple[str, int]]:
+    """`bench.hello` on relay's CPU, as `bench ingest` runs it: (its URL, its pid)."""
+    port, log = free_port(), work / "hello.log"
+    with open(log, "wb") as sink:
+        command = pinned(RELAY_CPU, [PY, "-m", "bench.hello", "--port", str(port)])
+        hello = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url + "/readyz", hello, log)
+        yield url, hello.pid
+    finally:
+        hello.terminate()
+        hello.wait()
+
+
+def measure(
+    label: str,
+    url: str,
+    pid: int,
+    kind: str,
+    count: int,
+    tokens: list[str],
+    timestamp: float,
+    clients: int,
+) -> None:
+    """Warm up, then send ``count`` requests of ``kind`` and print the server's CPU."""
+    warm_up = requests_of(kind, range(count, count + count // 10), tokens, timestamp)
+    asyncio.run(closed_loop(url, warm_up, clients, APP_KEY))
+    requests = requests_of(kind, range(count), tokens, timestamp)
+    before = thread_cpu(pid)
+    run = asyncio.run(closed_loop(url, requests, clients, APP_KEY))
+    after = thread_cpu(pid)
+    cpu = sum(sum(after[t]) - sum(before[t]) for t in after)
+    statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(run["statuses"].items()))
+    unit, units = ("metric", count * BATCH) if kind == "batched" else ("request", count)
+    print(
+        f"{label:>8}: {run['requests_per_s'] * units / count:>7,.0f} {unit}s/s,"
+        f" server CPU {cpu / run['elapsed']:.0%}, {cpu / units * 1e6:.0f} µs a {unit}"
+        f" ({split(before, after, units)} µs),"
+        f" p99 {run['p99_ms']:.1f} ms a request ({statuses})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,25 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     timestamp = time.time() - 60
     with tempfile.TemporaryDirectory(prefix="bench-request-", dir=source.parent) as tmp:
         work = Path(tmp)
+        with hello_world(work) as (url, pid):  # the baseline: aiohttp's floor per request
+            measure("hello", url, pid, "stored", args.requests, tokens, timestamp, args.clients)
         with Relay(working_copy(source, work / "relay.db"), work) as relay:
             for kind in KINDS:
                 # batched: as many metrics as the single kinds send, a hundred a request
                 count = args.requests // BATCH if kind == "batched" else args.requests
-                warm_up = requests_of(kind, range(count, count + count // 10), tokens, timestamp)
-                asyncio.run(closed_loop(relay.url, warm_up, args.clients, APP_KEY))
-                requests = requests_of(kind, range(count), tokens, timestamp)
-                before = thread_cpu(relay.pid)
-                run = asyncio.run(closed_loop(relay.url, requests, args.clients, APP_KEY))
-                after = thread_cpu(relay.pid)
-                cpu = sum(sum(after[t]) - sum(before[t]) for t in after)
-                statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(run["statuses"].items()))
-                unit, units = ("metric", count * BATCH) if kind == "batched" else ("request", count)
-                print(
-                    f"{kind:>8}: {run['requests_per_s'] * units / count:>7,.0f} {unit}s/s,"
-                    f" relay CPU {cpu / run['elapsed']:.0%}, {cpu / units * 1e6:.0f} µs a {unit}"
-                    f" ({split(before, after, units)} µs),"
-                    f" p99 {run['p99_ms']:.1f} ms a request ({statuses})"
-                )
+                measure(kind, relay.url, relay.pid, kind, count, tokens, timestamp, args.clients)
     return 0
 
 

@@ -103,7 +103,7 @@ COST_TOOLS = {
     "bench.writer_cost": (["--per-commit", "7,100", "--metrics", "700"], ["7 metrics a commit"]),
     "bench.request_cost": (
         ["--requests", "1000"],
-        ["refused:", "rejected:", "stored:", "batched:"],
+        ["hello:", "refused:", "rejected:", "stored:", "batched:"],
     ),
     "bench.alternate": (
         ["a=.,b=.", "--burst", "200", "--bursts", "2"],
