@@ -90,7 +90,8 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
 def split(
     before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], units: int
 ) -> str:
-    """CPU per unit (request or metric) by thread and kind, between two `thread_cpu` readings."""
+    """CPU per unit (request or metric) of each thread, user and system apart, between two
+    `thread_cpu` readings."""
     parts = []
     for which, label in (("loop", "loop"), ("others", "other threads")):
         user = (after[which][0] - before[which][0]) / units * 1e6
