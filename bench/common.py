@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,9 +199,32 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
+def user_system_seconds(stat: Path) -> tuple[float, float]:
+    """(user, system) CPU seconds from a ``/proc/PID/stat`` or ``/proc/PID/task/TID/stat``."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(user_system_seconds(Path(f"/proc/{pid}/stat")))
+
+
+@contextlib.contextmanager
+def hello_world(work: Path) -> Iterator[tuple[str, int]]:
+    """`bench.hello` served on relay's CPU until the block ends: its URL and pid (its log in
+    ``work``)."""
+    port, log = free_port(), work / "hello.log"
+    with open(log, "wb") as sink:
+        command = pinned(RELAY_CPU, [PY, "-m", "bench.hello", "--port", str(port)])
+        hello = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url + "/readyz", hello, log)
+        yield url, hello.pid
+    finally:
+        hello.terminate()
+        hello.wait()
 
 
 def run_json(command: list[str], timeout: float = 1800, env: dict[str, str] | None = None) -> Any:

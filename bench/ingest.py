@@ -18,7 +18,6 @@ p99 < 20 ms at 16 clients (< 50 ms at 64).
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -32,13 +31,12 @@ from bench.common import (
     cpu_seconds,
     data_dir,
     fmt_rate,
-    free_port,
     header,
+    hello_world,
     pinned,
     print_profile,
     run_json,
     send_metrics,
-    wait_ready,
 )
 from bench.generate import Spec, active_tokens, dataset, working_copy
 
@@ -130,22 +128,9 @@ def run(size: str, profile: bool = False, clients: int | None = None) -> Report:
         ceiling_outbox = ceiling_run("--outbox")
         ceiling_all = ceiling_run("--all-writes")
 
-        port = free_port()
-        log = work / "hello.log"
-        with open(log, "wb") as sink:
-            hello = subprocess.Popen(
-                pinned(RELAY_CPU, [PY, "-m", "bench.hello", "--port", str(port)]),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_ready(url + "/readyz", hello, log)
+        with hello_world(work) as (url, _):
             for count in (max(500, single // 10), single):  # warm-up, then measured
                 h = send_metrics(url, tokens, count, "s", batch=1, clients=clients, timestamp=ts)
-        finally:
-            hello.terminate()
-            hello.wait()
 
     committed = b["accepted"]
     rate = committed / b["elapsed"]

@@ -22,98 +22,66 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from bench.common import (
-    APP_KEY,
-    LOAD_CPU,
-    PY,
-    RELAY_CPU,
-    Relay,
-    free_port,
-    pinned,
-    wait_ready,
-)
+from bench.common import APP_KEY, LOAD_CPU, Relay, hello_world, user_system_seconds
 from bench.generate import active_tokens, dataset, working_copy
 from bench.ingest import SIZES
-from bench.loadgen import closed_loop
-from bench.workload import metric_item
+from bench.loadgen import closed_loop, metric_requests
 
 KINDS = ("refused", "rejected", "stored", "batched")
 BATCH = 100  # metrics a ``batched`` request
+
+CpuByThread = dict[str, tuple[float, float]]  # "loop" / "other threads" → (user, system) s
 
 
 def requests_of(
     kind: str, numbers: range, tokens: list[str], timestamp: float
 ) -> list[tuple[str, str, bytes]]:
     """``POST /v1/metrics`` requests of one kind, numbered (each metric id is its own)."""
-    return [("POST", "/v1/metrics", _body(kind, i, tokens, timestamp)) for i in numbers]
+    if kind == "batched":  # as `bench ingest` sends them: each metric from another device
+        prefix = f"rc-{numbers.start}"  # another range, other ids
+        return metric_requests(
+            "/v1/metrics", tokens, len(numbers) * BATCH, BATCH, prefix, timestamp
+        )
+    return [
+        ("POST", "/v1/metrics", _body(kind, i, tokens[i % len(tokens)], timestamp)) for i in numbers
+    ]
 
 
-def _body(kind: str, i: int, tokens: list[str], timestamp: float) -> bytes:
+def _body(kind: str, i: int, token: str, timestamp: float) -> bytes:
     if kind == "refused":
         return b'{"metricz": 1}'
-    if kind == "batched":  # as `bench ingest` sends them: each metric from another device
-        numbers = range(i * BATCH, (i + 1) * BATCH)
-        items = [metric_item("rc", n, tokens[n % len(tokens)], timestamp) for n in numbers]
-        return json.dumps({"metrics": items}).encode()
-    token = tokens[i % len(tokens)]
     metric = {"id": f"rc-{kind}-{i}", "metric": "delivered", "token": token, "timestamp": timestamp}
     if kind == "rejected":
         metric["timestamp"] = "yesterday"
     return json.dumps({"metrics": [metric]}).encode()
 
 
-def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
-    """(user, system) seconds of the event loop's thread and of all the others together."""
-    tick = os.sysconf("SC_CLK_TCK")
-    cpu = {"loop": (0.0, 0.0), "others": (0.0, 0.0)}
+def thread_cpu(pid: int) -> CpuByThread:
+    """CPU seconds of the event loop's thread and of all the others together."""
+    cpu = {"loop": (0.0, 0.0), "other threads": (0.0, 0.0)}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            user, system = user_system_seconds(Path(f"/proc/{pid}/task/{tid}/stat"))
         except FileNotFoundError:  # a thread that ended since the listing
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        which = "loop" if int(tid) == pid else "others"
-        user, system = cpu[which]
-        cpu[which] = (user + int(fields[11]) / tick, system + int(fields[12]) / tick)
+        which = "loop" if int(tid) == pid else "other threads"
+        cpu[which] = (cpu[which][0] + user, cpu[which][1] + system)
     return cpu
 
 
-def split(
-    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], units: int
-) -> str:
-    """CPU per unit (request or metric) of each thread, user and system apart, between two
-    `thread_cpu` readings."""
-    parts = []
-    for which, label in (("loop", "loop"), ("others", "other threads")):
-        user = (after[which][0] - before[which][0]) / units * 1e6
-        system = (after[which][1] - before[which][1]) / units * 1e6
-        parts.append(f"{label} {user:.0f} user + {system:.0f} sys")
-    return ", ".join(parts)
-
-
-@contextlib.contextmanager
-def hello_world(work: Path) -> Iterator[tuple[str, int]]:
-    """`bench.hello` on relay's CPU, as `bench ingest` runs it: (its URL, its pid)."""
-    port, log = free_port(), work / "hello.log"
-    with open(log, "wb") as sink:
-        command = pinned(RELAY_CPU, [PY, "-m", "bench.hello", "--port", str(port)])
-        hello = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url + "/readyz", hello, log)
-        yield url, hello.pid
-    finally:
-        hello.terminate()
-        hello.wait()
+def split(before: CpuByThread, after: CpuByThread, units: int) -> str:
+    """CPU per unit (request or metric) of each thread, user and system apart."""
+    return ", ".join(
+        f"{which} {(after[which][0] - user) / units * 1e6:.0f} user"
+        f" + {(after[which][1] - system) / units * 1e6:.0f} sys"
+        for which, (user, system) in before.items()
+    )
 
 
 def measure(
