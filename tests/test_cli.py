@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -127,3 +128,25 @@ async def test_cli_works_while_the_server_runs(config: str, tmp_path: Path) -> N
             assert (await api.put("/v1/devices/tok9", {"platform": "ios"})).status == 401
     finally:
         relay.stop()
+
+
+async def test_a_request_http_cannot_parse_is_one_warning_line_without_what_it_sent(
+    config: str, tmp_path: Path
+) -> None:
+    relay = RelayProcess(Path(config), tmp_path, load_settings(config, environ={}).server.port)
+    await relay.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        writer.write(
+            b"GET /healthz HTTP/1.1\r\nHost: relay\r\n"
+            b"Authorization: Bearer secret-key-\x00-value\r\n\r\n"
+        )
+        status_line = await reader.readline()
+        writer.close()
+    finally:
+        relay.stop()
+    assert status_line.split()[1] == b"400"
+    log = relay.log_path.read_text()
+    (line,) = [line for line in log.splitlines() if "aiohttp.server" in line]
+    assert "WARNING" in line and "Invalid header value char" in line, line
+    assert "Traceback" not in log and "secret-key" not in log
