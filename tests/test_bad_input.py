@@ -428,6 +428,67 @@ async def test_a_profile_path_id_over_150_bytes_is_422(admin_api: Api) -> None:
     assert_problem(answer, 422, "customer_id")
 
 
+# --- NUL (U+0000): PostgreSQL's text cannot hold it, so neither engine takes it -------------
+
+WITH_NUL = "a\x00b"
+NUL_MESSAGE = "must not contain NUL (U+0000)"
+
+
+def names_nul(answer: Answer, path: str) -> None:
+    errors = (
+        answer.body["errors"] if "errors" in answer.body else answer.body["rejected"][0]["errors"]
+    )
+    assert {"path": path, "message": NUL_MESSAGE} in errors, answer.body
+
+
+@pytest.mark.parametrize("field", ["id", "delivery_id", "action", "deep_link"])
+async def test_a_nul_in_a_metric_rejects_the_item_naming_the_field(
+    app_api: Api, field: str
+) -> None:
+    answer = await app_api.post("/v1/metrics", {"metrics": [metric(**{field: WITH_NUL})]})
+    assert_rejected(answer, field)
+    names_nul(answer, field)
+
+
+@pytest.mark.parametrize("field", ["id", "name", "customer_id", "anonymous_id"])
+async def test_a_nul_in_an_event_rejects_the_item_naming_the_field(
+    app_api: Api, field: str
+) -> None:
+    answer = await app_api.post("/v1/events", {"events": [event(**{field: WITH_NUL})]})
+    assert_rejected(answer, field)
+    names_nul(answer, field)
+
+
+@pytest.mark.parametrize("field", ["customer_id", "anonymous_id", "app_version", "timezone"])
+async def test_a_nul_in_a_device_field_is_422_naming_it(app_api: Api, field: str) -> None:
+    answer = await app_api.put("/v1/devices/tok-nul", {"platform": "ios", field: WITH_NUL})
+    assert_problem(answer, 422, field)
+    names_nul(answer, field)
+
+
+@pytest.mark.parametrize("field", ["customer_id", "anonymous_id"])
+async def test_a_nul_in_an_identify_is_422_naming_the_field(app_api: Api, field: str) -> None:
+    answer = await app_api.post("/v1/identify", {"customer_id": "cust-ok", field: WITH_NUL})
+    assert_problem(answer, 422, field)
+    names_nul(answer, field)
+
+
+async def test_a_nul_in_a_merge_is_422_naming_the_field(admin_api: Api) -> None:
+    answer = await admin_api.post("/v1/profiles/merge", {"primary": WITH_NUL, "secondary": "b"})
+    assert_problem(answer, 422, "primary")
+
+
+async def test_a_nul_in_a_profile_path_is_422(admin_api: Api) -> None:
+    answer = await admin_api.get(f"/v1/profiles/{quote(WITH_NUL)}")
+    assert_problem(answer, 422, "customer_id")
+    names_nul(answer, "customer_id")
+
+
+async def test_a_nul_in_a_delivery_path_is_422(admin_api: Api) -> None:
+    answer = await admin_api.get(f"/v1/deliveries/{quote(WITH_NUL)}")
+    assert_problem(answer, 422, "delivery_id")
+
+
 # --- event names ---------------------------------------------------------------------------
 
 

@@ -194,8 +194,10 @@ async def test_a_v2_batch_refuses_the_oversize_operation_by_batch_index_and_keep
             sdk_event("track", anonymous_id="a1", event="Big", properties={"s": "x" * 1001}),
             "batch[1].properties.s",
         ),
+        (identify_call("b\x00b", anonymous_id="a1"), "batch[1].userId"),
+        (sdk_event("track", anonymous_id="a1", event="Big\x00"), "batch[1].event"),
     ],
-    ids=["user-id", "token", "delivery-id", "property-string"],
+    ids=["user-id", "token", "delivery-id", "property-string", "nul-user-id", "nul-event"],
 )
 async def test_a_pipelines_batch_commits_good_items_and_logs_each_refused_one(
     relay: RelayServer, item: dict[str, Any], path: str

@@ -270,6 +270,42 @@ async def test_malformed_json_is_400_in_the_v1_error_shape(relay: RelayServer) -
     assert parsed(answer)["meta"]["errors"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/customers/c%00d", {"email": "c@example.com"}, "identifier"),
+        ("/api/v1/customers/c1", {"email": "c1@exa\x00mple.com"}, "email"),
+        ("/api/v1/customers/c1/events", {"name": "Order\x00Completed"}, "name"),
+        ("/api/v1/customers/c1/devices", add_device_body(app_version="1.\x00"), "app_version"),
+    ],
+    ids=["identifier", "email", "event-name", "device-field"],
+)
+async def test_a_nul_is_400_naming_the_field_and_nothing_is_stored(
+    relay: RelayServer, path: str, body: Any, field: str
+) -> None:
+    """PostgreSQL's text cannot hold NUL (U+0000): neither engine takes it, and says where."""
+    method = "POST" if path.endswith("/events") else "PUT"
+    answer = await send(relay, method, path, body, headers=TRACK_AUTH)
+    assert answer.status == 400, answer.text
+    (error,) = parsed(answer)["meta"]["errors"]
+    assert field in error and "NUL" in error, error
+    admin = await relay.admin_api()
+    assert (await admin.get("/v1/profiles/c1")).status == 404
+    assert (await admin.get(f"/v1/devices/{IOS_TOKEN}")).status == 404
+
+
+async def test_a_nul_in_a_v2_operation_is_refused_by_its_batch_index(relay: RelayServer) -> None:
+    ops = [
+        {"type": "person", "identifiers": {"id": "c1"}, "action": "identify"},
+        {"type": "person", "identifiers": {"id": "c\x002"}, "action": "identify"},
+    ]
+    answer = await send(relay, "POST", "/api/v2/batch", {"batch": ops}, headers=TRACK_AUTH)
+    assert answer.status == 207, answer.text
+    (error,) = parsed(answer)["errors"]
+    assert error["batch_index"] == 1 and "NUL" in error["message"], error
+    assert (await profile(relay, "c1"))["customer_id"] == "c1"
+
+
 async def test_a_malformed_v2_batch_is_400_in_the_v2_error_shape(relay: RelayServer) -> None:
     answer = await send(relay, "POST", "/api/v2/batch", {"batch": "nope"}, headers=TRACK_AUTH)
     assert answer.status == 400, answer.text

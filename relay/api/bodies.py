@@ -17,12 +17,14 @@ from relay.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from relay.models.fields import NO_NUL_MESSAGE, NO_NUL_PATTERN
 
 T = TypeVar("T")
 MAX_BODY_BYTES = 1024 * 1024
 TOO_DEEP = "body is nested too deeply to read"
 
 _LOCATION = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>.*)`)?$", re.DOTALL)
+_NUL_REFUSED = f"Expected `str` matching regex {NO_NUL_PATTERN!r}"
 _NAMED_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<name>.+)`$")
 
 
@@ -86,6 +88,8 @@ def field_error(exc: msgspec.ValidationError, prefix: str = "") -> FieldError:
     named = _NAMED_FIELD.match(message)
     if named:
         path += f".{named['name']}"
+    if message == _NUL_REFUSED:
+        message = NO_NUL_MESSAGE
     return FieldError(join_path(prefix, path.replace("[...]", "")), message)
 
 

@@ -17,6 +17,7 @@ from relay.models.fields import (
     MAX_MAP_BYTES,
     MAX_MAP_KEYS,
     MAX_STRING_VALUE_BYTES,
+    NO_NUL_MESSAGE,
 )
 
 MAX_FUTURE_SECONDS = 300
@@ -25,6 +26,8 @@ MAX_FUTURE_SECONDS = 300
 def check_bytes(errors: list[FieldError], path: str, value: str | None, limit: int) -> None:
     if value is not None and len(value.encode("utf-8")) > limit:
         errors.append(FieldError(path, f"must be at most {limit} bytes of UTF-8"))
+    if value is not None and "\x00" in value:
+        errors.append(FieldError(path, NO_NUL_MESSAGE))
 
 
 def check_id(errors: list[FieldError], path: str, value: str | None) -> None:

@@ -12,6 +12,7 @@ import msgspec
 
 from relay import __version__
 from relay.api.routing import Param, Route
+from relay.models.common import Problem
 
 _REF = "#/components/schemas/{name}"
 _STATUS_TEXT = {
@@ -21,13 +22,16 @@ _STATUS_TEXT = {
     400: "Malformed JSON",
     401: "Missing, unknown or revoked key",
     403: "The key lacks the role",
-    404: "Not found",
+    404: "Not found, or the key's app is not configured",
+    408: "The body did not arrive in time",
     413: "Body too large",
     415: "Content-Type is not application/json",
     422: "Validation failed",
     503: "Not ready",
 }
-_AUTH_ERRORS = (400, 401, 403, 415)
+# Every route with a key can answer these before its handler runs (404: the key's app, or the
+# admin's ?app=, is not configured).
+_AUTH_ERRORS = (400, 401, 403, 404, 415)
 
 
 def _members(annotation: Any) -> list[type]:
@@ -45,7 +49,7 @@ def _tag(path: str) -> str:
 
 
 def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
-    structs: list[Any] = []
+    structs: list[Any] = [Problem]
     for route in routes:
         if route.body is not None:
             structs.append(route.body)
@@ -57,7 +61,7 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
 
     def schema_of(annotation: Any) -> dict[str, Any]:
         members = [schema_by_type[id(member)] for member in _members(annotation)]
-        return members[0] if len(members) == 1 else {"oneOf": members}
+        return members[0] if len(members) == 1 else {"anyOf": members}
 
     problem_ref = {"$ref": _REF.format(name="Problem")}
 
@@ -103,16 +107,21 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
         statuses = dict(route.responses)
         if route.role is not None:
             statuses.update({status: statuses.get(status) for status in _AUTH_ERRORS})
+            if route.params or route.body is not None:  # a parameter or body out of its rules
+                statuses.setdefault(422, Problem)
         for status, response in sorted(statuses.items()):
             entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "")}
             if response is bytes:
-                entry["content"] = {route.content_type: {"schema": {"type": "string"}}}
+                entry["content"] = {
+                    media: {
+                        "schema": {"type": "object" if media == "application/json" else "string"}
+                    }
+                    for media in route.content_types
+                }
+            elif response is Problem or (response is None and status >= 400):
+                entry["content"] = {"application/problem+json": {"schema": problem_ref}}
             elif response is not None:
                 entry["content"] = {"application/json": {"schema": schema_of(response)}}
-            elif status >= 400:
-                entry["content"] = {"application/problem+json": {"schema": problem_ref}}
-            if status >= 400 and response is not None:
-                entry["content"] = {"application/problem+json": {"schema": problem_ref}}
             operation["responses"][str(status)] = entry
         paths.setdefault(route.path, {})[route.method.lower()] = operation
 

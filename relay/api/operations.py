@@ -65,7 +65,7 @@ ROUTES = [
         "Prometheus metrics",
         role=None,
         responses={200: bytes},
-        content_type="text/plain",
+        content_types=("text/plain",),
     ),
     Route(
         "GET",

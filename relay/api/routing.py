@@ -40,7 +40,7 @@ class Route:
     # A struct, a union of structs (``A | B``), bytes (a raw body) or None (no body).
     responses: dict[int, type | UnionType | None] = field(default_factory=dict)
     params: tuple[Param, ...] = ()
-    content_type: str = "application/json"
+    content_types: tuple[str, ...] = ("application/json",)  # of a ``bytes`` response
 
 
 APP_PARAM = Param(

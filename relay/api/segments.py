@@ -184,7 +184,7 @@ ROUTES = [
             *SEGMENT_PARAMS,
             APP_PARAM,
         ),
-        content_type="text/csv",
+        content_types=tuple(media.split(";")[0] for media in FORMATS.values()),
     ),
     Route(
         "POST",

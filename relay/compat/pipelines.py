@@ -37,6 +37,7 @@ from relay.compat.values import (
     Refused,
     device_token,
     device_values,
+    email_of,
     event_name,
     identifier,
     object_of,
@@ -48,6 +49,7 @@ from relay.compat.values import (
 from relay.compat.wire import (
     CompatError,
     Shape,
+    answers,
     basic_credentials,
     bearer_token,
     customerio_errors,
@@ -140,9 +142,7 @@ def _identify(
     traits = dict(properties(call.get("traits"), "traits"))
     if user_id is None:  # traits of an anonymous user: Customer.io's business, via Pipelines
         return _passthrough("identify", call, context, at)
-    email = traits.pop("email", None)
-    if not isinstance(email, str | None):
-        traits["email"], email = email, None
+    email = email_of(traits, "traits.email")
     return (Identify(user_id, anonymous_id, email, traits),)
 
 
@@ -338,7 +338,7 @@ ROUTES = [
             batch,
             "Pipelines-compatible batch",
             role=None,
-            responses={200: None},
+            responses=answers(f"{PREFIX}/{name}"),
         )
         for name in ("b", "batch")
     ),
@@ -349,7 +349,7 @@ ROUTES = [
             _single(call_type),
             f"Pipelines-compatible {call_type}",
             role=None,
-            responses={200: None},
+            responses=answers(f"{PREFIX}/{call_type}"),
         )
         for call_type in ("track", "identify", "screen", "alias", "page", "group")
     ),
@@ -359,6 +359,6 @@ ROUTES = [
         project_settings,
         "SDK settings (Pipelines-compatible)",
         role=None,
-        responses={200: None},
+        responses={**answers(f"{PREFIX}/projects/{{key}}/settings"), 200: None},
     ),
 ]

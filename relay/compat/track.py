@@ -15,6 +15,7 @@ from aiohttp import web
 from ulid import ULID
 
 from relay import timeutil
+from relay.api.responses import json_response
 from relay.api.routing import Route
 from relay.api.state import SETTINGS
 from relay.compat.doors import apply_calls, plan_tally
@@ -24,6 +25,7 @@ from relay.compat.values import (
     Refused,
     device_token,
     device_values,
+    email_of,
     event_name,
     identifier,
     object_of,
@@ -35,6 +37,9 @@ from relay.compat.values import (
 from relay.compat.wire import (
     CompatError,
     Shape,
+    TrackV2Error,
+    TrackV2Item,
+    answers,
     basic_credentials,
     customerio_errors,
     key_for,
@@ -69,12 +74,9 @@ DEVICE_RESERVED = ("id", "token", "platform", "last_used", "attributes")
 
 def identify_call(customer_id: str, body: Any) -> Call:
     attributes = dict(properties(body, "attributes"))
-    email = attributes.pop("email", None)
+    email = email_of(attributes, "email")
     anonymous_id = optional_identifier(attributes.pop("anonymous_id", None), "anonymous_id")
     attributes.pop("id", None)
-    if not isinstance(email, str | None):
-        attributes["email"] = email  # not an address relay can keep as one: an attribute
-        email = None
     return Call(None, (Identify(customer_id, anonymous_id, email, attributes),))
 
 
@@ -345,16 +347,9 @@ async def v2_batch(request: web.Request) -> web.Response:
         try:
             calls.append(v2_call(op, context))
         except Refused as refused:
-            errors.append(
-                {
-                    "batch_index": index,
-                    "reason": refused.reason,
-                    "field": refused.field,
-                    "message": refused.message,
-                }
-            )
+            errors.append(TrackV2Item(refused.reason, refused.field, refused.message, index))
     await apply_calls(request, key.app_id, calls)
-    return web.json_response({"errors": errors}, status=207) if errors else ok()
+    return json_response(TrackV2Error(errors), status=207) if errors else ok()
 
 
 @customerio_errors(Shape.TRACK_V2)
@@ -365,7 +360,7 @@ async def v2_entity(request: web.Request) -> web.Response:
 
 
 def _route(method: str, path: str, handler, summary: str) -> Route:  # type: ignore[no-untyped-def]
-    return Route(method, path, handler, summary, role=None, responses={200: None})
+    return Route(method, path, handler, summary, role=None, responses=answers(path))
 
 
 CUSTOMER = "/api/v1/customers/{identifier}"
@@ -384,6 +379,13 @@ ROUTES = [
     _route("POST", "/api/v1/push/events", push_events, "Track: push metric (deprecated)"),
     _route("POST", "/push/events", push_events, "Track-era SDKs: push metric (legacy path)"),
     _route("POST", "/api/v1/merge_customers", merge_customers, "Track: merge people"),
-    _route("POST", "/api/v2/batch", v2_batch, "Track v2: batch"),
+    Route(
+        "POST",
+        "/api/v2/batch",
+        v2_batch,
+        "Track v2: batch",
+        role=None,
+        responses={**answers("/api/v2/batch"), 207: TrackV2Error},
+    ),
     _route("POST", "/api/v2/entity", v2_entity, "Track v2: one operation"),
 ]

@@ -13,7 +13,12 @@ from typing import Any
 from relay.api.limits import check_map
 from relay.errors import FieldError
 from relay.keys import Role, grants
-from relay.models.fields import MAX_EVENT_NAME_BYTES, MAX_ID_BYTES, TOKEN_PATTERN
+from relay.models.fields import (
+    MAX_EVENT_NAME_BYTES,
+    MAX_ID_BYTES,
+    NO_NUL_MESSAGE,
+    TOKEN_PATTERN,
+)
 
 MAX_TOKEN_CHARS = 4096
 MAX_DEVICE_FIELD_CHARS = 256
@@ -56,7 +61,24 @@ def optional_identifier(value: Any, field: str) -> str | None:
         raise Refused(field, "must be a string")
     if len(value.encode("utf-8")) > MAX_ID_BYTES:
         raise Refused(field, f"must be at most {MAX_ID_BYTES} bytes of UTF-8")
+    return stored_text(value, field)
+
+
+def stored_text(value: str, field: str) -> str:
+    """Text relay keeps in a column of its own: no NUL (PostgreSQL's text cannot hold it)."""
+    if "\x00" in value:
+        raise Refused(field, NO_NUL_MESSAGE)
     return value
+
+
+def email_of(attributes: dict[str, Any], field: str) -> str | None:
+    """Pops ``email`` as the person's address; a value that is no string stays an attribute."""
+    email = attributes.pop("email", None)
+    if isinstance(email, str):
+        return stored_text(email, field)
+    if email is not None:
+        attributes["email"] = email  # not an address relay can keep as one
+    return None
 
 
 def device_token(value: Any, field: str) -> str:
@@ -73,7 +95,7 @@ def event_name(value: Any, field: str) -> str:
         raise Refused(field, "is required")
     if len(name.encode("utf-8")) > MAX_EVENT_NAME_BYTES:
         raise Refused(field, f"must be at most {MAX_EVENT_NAME_BYTES} bytes")
-    return name
+    return stored_text(name, field)
 
 
 def platform(value: Any, field: str, required: bool = True) -> str | None:
@@ -120,7 +142,7 @@ def device_values(attributes: dict[str, Any], field: str) -> dict[str, Any]:
             raise Refused(f"{field}.{theirs}", "must be a string or a number")
         if len(str(value)) > MAX_DEVICE_FIELD_CHARS:
             raise Refused(f"{field}.{theirs}", f"must be at most {MAX_DEVICE_FIELD_CHARS} chars")
-        values[ours] = str(value)
+        values[ours] = stored_text(str(value), f"{field}.{theirs}")
     if rest:
         # Customer.io keeps device attributes as strings: a nested value travels as its JSON.
         values["attributes"] = {

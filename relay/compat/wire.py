@@ -9,12 +9,14 @@ import binascii
 import enum
 import zlib
 from collections.abc import Awaitable, Callable
+from types import UnionType
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from relay.api.reading import read_in_time
+from relay.api.responses import json_response
 from relay.api.state import CALLER, SETTINGS, STORE, Caller
 from relay.compat.doors import count_refused_plan_checks
 from relay.compat.values import Refused
@@ -37,17 +39,63 @@ class CompatError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def error_body(shape: Shape, error: CompatError) -> dict[str, Any]:
+class PipelinesError(msgspec.Struct):
+    code: str
+    message: str
+
+
+class TrackV1Messages(msgspec.Struct):
+    errors: list[str]
+
+
+class TrackV1Error(msgspec.Struct):
+    meta: TrackV1Messages
+
+
+class TrackV2Item(msgspec.Struct, omit_defaults=True):
+    reason: str
+    field: str
+    message: str
+    batch_index: int | None = None  # a 207's refused operation
+
+
+class TrackV2Error(msgspec.Struct):
+    errors: list[TrackV2Item]
+
+
+class Empty(msgspec.Struct, forbid_unknown_fields=True):
+    """Customer.io's success body: ``{}``."""
+
+
+ErrorBody = PipelinesError | TrackV1Error | TrackV2Error
+_ERROR_BODIES: dict[Shape, type[ErrorBody]] = {
+    Shape.PIPELINES: PipelinesError,
+    Shape.TRACK_V1: TrackV1Error,
+    Shape.TRACK_V2: TrackV2Error,
+}
+# What a compatible route can answer besides 200: bad or unreadable bodies, unknown keys,
+# a key without the role, slow or oversized bodies, and 503 while relay cannot take writes.
+_ERROR_STATUSES = (400, 401, 403, 408, 413, 503)
+
+
+def answers(path: str) -> dict[int, type | UnionType | None]:
+    """The statuses and bodies of the compatible route at ``path``, for /openapi.json."""
+    shape = shape_of(path)
+    assert shape is not None, f"{path} is no Customer.io-compatible path"
+    return {200: Empty} | {status: _ERROR_BODIES[shape] for status in _ERROR_STATUSES}
+
+
+def error_body(shape: Shape, error: CompatError) -> ErrorBody:
     if shape is Shape.PIPELINES:
-        return {"code": error.code, "message": error.message}
+        return PipelinesError(error.code, error.message)
     if shape is Shape.TRACK_V1:
-        return {"meta": {"errors": [error.message]}}
-    return {"errors": [{"reason": error.code, "field": error.field, "message": error.message}]}
+        return TrackV1Error(TrackV1Messages([error.message]))
+    return TrackV2Error([TrackV2Item(error.code, error.field, error.message)])
 
 
 def error_response(shape: Shape, error: CompatError) -> web.Response:
     """``error`` in Customer.io's ``shape``; on 429 and 503, ``Retry-After`` keeps clients' data."""
-    response = web.json_response(error_body(shape, error), status=error.status)
+    response = json_response(error_body(shape, error), error.status)
     if error.status in (429, 503):
         response.headers["Retry-After"] = "5"
     return response

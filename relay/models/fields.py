@@ -7,6 +7,10 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta
 
 TOKEN_PATTERN = r"^[A-Za-z0-9._:-]+$"
+# Text relay stores in a column may not hold NUL (U+0000): PostgreSQL text cannot, and both
+# engines must take the same input.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NO_NUL_MESSAGE = "must not contain NUL (U+0000)"
 MAX_ID_BYTES = 150  # Customer.io's limit for ids
 MAX_EVENT_NAME_BYTES = 100
 MAX_MAP_BYTES = 16 * 1024
@@ -22,14 +26,28 @@ Token = Annotated[
         description="APNs or FCM device token: 1-4096 characters of [A-Za-z0-9._:-].",
     ),
 ]
-Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_BYTES, description="1-150 bytes UTF-8.")]
-EventName = Annotated[
-    str, Meta(min_length=1, max_length=MAX_EVENT_NAME_BYTES, description="At most 100 bytes.")
+Id = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_ID_BYTES,
+        pattern=NO_NUL_PATTERN,
+        description="1-150 bytes UTF-8, no NUL.",
+    ),
 ]
-ShortText = Annotated[str, Meta(max_length=256)]
-Text = Annotated[str, Meta(max_length=1000)]
-Url = Annotated[str, Meta(max_length=2048)]
-Email = Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+EventName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_EVENT_NAME_BYTES,
+        pattern=NO_NUL_PATTERN,
+        description="At most 100 bytes, no NUL.",
+    ),
+]
+ShortText = Annotated[str, Meta(max_length=256, pattern=NO_NUL_PATTERN)]
+Text = Annotated[str, Meta(max_length=1000, pattern=NO_NUL_PATTERN)]
+Url = Annotated[str, Meta(max_length=2048, pattern=NO_NUL_PATTERN)]
+Email = Annotated[str, Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
 Timestamp = Annotated[
     str | float,
     Meta(description="RFC 3339 string with offset, or unix seconds (int or float)."),
