@@ -476,6 +476,7 @@ async def test_a_nul_in_an_identify_is_422_naming_the_field(app_api: Api, field:
 async def test_a_nul_in_a_merge_is_422_naming_the_field(admin_api: Api) -> None:
     answer = await admin_api.post("/v1/profiles/merge", {"primary": WITH_NUL, "secondary": "b"})
     assert_problem(answer, 422, "primary")
+    names_nul(answer, "primary")
 
 
 async def test_a_nul_in_a_profile_path_is_422(admin_api: Api) -> None:
@@ -487,6 +488,7 @@ async def test_a_nul_in_a_profile_path_is_422(admin_api: Api) -> None:
 async def test_a_nul_in_a_delivery_path_is_422(admin_api: Api) -> None:
     answer = await admin_api.get(f"/v1/deliveries/{quote(WITH_NUL)}")
     assert_problem(answer, 422, "delivery_id")
+    names_nul(answer, "delivery_id")
 
 
 # --- event names ---------------------------------------------------------------------------
