@@ -485,6 +485,32 @@ async def test_a_nul_in_a_profile_path_is_422(admin_api: Api) -> None:
     names_nul(answer, "customer_id")
 
 
+@pytest.mark.parametrize(
+    ("properties", "path"),
+    [
+        ({"note": WITH_NUL}, "properties.note"),
+        ({"items": [{"sku": WITH_NUL}]}, "properties.items[0].sku"),
+        ({WITH_NUL: 1}, "properties.a\\u0000b"),
+    ],
+    ids=["value", "nested-value", "key"],
+)
+async def test_a_nul_in_event_properties_rejects_the_item_naming_where(
+    app_api: Api, properties: dict[str, Any], path: str
+) -> None:
+    """Stored maps are read as jsonb on PostgreSQL (data health, retention), which cannot
+    hold NUL."""
+    answer = await app_api.post("/v1/events", {"events": [event(properties=properties)]})
+    assert_rejected(answer, path)
+    names_nul(answer, path)
+
+
+async def test_a_nul_in_device_attributes_is_422_naming_where(app_api: Api) -> None:
+    body = {"platform": "ios", "attributes": {"plan": WITH_NUL}}
+    answer = await app_api.put("/v1/devices/tok-nul", body)
+    assert_problem(answer, 422, "attributes.plan")
+    names_nul(answer, "attributes.plan")
+
+
 async def test_a_nul_in_a_delivery_path_is_422(admin_api: Api) -> None:
     answer = await admin_api.get(f"/v1/deliveries/{quote(WITH_NUL)}")
     assert_problem(answer, 422, "delivery_id")

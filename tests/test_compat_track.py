@@ -277,8 +277,9 @@ async def test_malformed_json_is_400_in_the_v1_error_shape(relay: RelayServer) -
         ("/api/v1/customers/c1", {"email": "c1@exa\x00mple.com"}, "email"),
         ("/api/v1/customers/c1/events", {"name": "Order\x00Completed"}, "name"),
         ("/api/v1/customers/c1/devices", add_device_body(app_version="1.\x00"), "app_version"),
+        ("/api/v1/customers/c1/events", {"name": "Order", "data": {"n": "\x00"}}, "data.n"),
     ],
-    ids=["identifier", "email", "event-name", "device-field"],
+    ids=["identifier", "email", "event-name", "device-field", "event-data"],
 )
 async def test_a_nul_is_400_naming_the_field_and_nothing_is_stored(
     relay: RelayServer, path: str, body: Any, field: str

@@ -39,32 +39,38 @@ def check_event_name(errors: list[FieldError], path: str, value: str) -> None:
 
 
 def check_map(errors: list[FieldError], path: str, value: dict[str, Any] | None) -> None:
-    """≤ 300 keys, ≤ 16 KB serialized, every string value ≤ 1000 bytes."""
+    """≤ 300 keys, ≤ 16 KB serialized, every string value ≤ 1000 bytes; no NUL in a key or a
+    string (PostgreSQL's jsonb, which reads stored maps, cannot hold it)."""
     if value is None:
         return
     if len(value) > MAX_MAP_KEYS:
         errors.append(FieldError(path, f"must have at most {MAX_MAP_KEYS} keys"))
     if len(msgspec.json.encode(value)) > MAX_MAP_BYTES:
         errors.append(FieldError(path, f"must be at most {MAX_MAP_BYTES} bytes serialized"))
-    for key_path, text in _strings(value, path):
-        if len(text.encode("utf-8")) > MAX_STRING_VALUE_BYTES:
+    found: set[str] = set()  # each fault reported once, at its first place
+    for where, text, is_key in _texts(value, path):
+        if "nul" not in found and "\x00" in text:
+            errors.append(FieldError(where, NO_NUL_MESSAGE))
+            found.add("nul")
+        if "long" not in found and not is_key and len(text.encode()) > MAX_STRING_VALUE_BYTES:
             errors.append(
-                FieldError(
-                    key_path, f"string values must be at most {MAX_STRING_VALUE_BYTES} bytes"
-                )
+                FieldError(where, f"string values must be at most {MAX_STRING_VALUE_BYTES} bytes")
             )
-            return
+            found.add("long")
 
 
-def _strings(value: Any, path: str):  # type: ignore[no-untyped-def]
+def _texts(value: Any, path: str):  # type: ignore[no-untyped-def]
+    """(path, text, is_key) for every key and string inside ``value``."""
     if isinstance(value, str):
-        yield path, value
+        yield path, value, False
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}")
+            key_path = f"{path}.{key}".replace("\x00", "\\u0000")  # a path, never a NUL
+            yield key_path, key, True
+            yield from _texts(item, key_path)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
+            yield from _texts(item, f"{path}[{index}]")
 
 
 def occurred_at(
