@@ -441,20 +441,19 @@ def names_nul(answer: Answer, path: str) -> None:
     assert {"path": path, "message": NUL_MESSAGE} in errors, answer.body
 
 
-@pytest.mark.parametrize("field", ["id", "delivery_id", "action", "deep_link"])
-async def test_a_nul_in_a_metric_rejects_the_item_naming_the_field(
-    app_api: Api, field: str
+@pytest.mark.parametrize(
+    ("envelope", "field"),
+    [
+        *(("metrics", field) for field in ("id", "delivery_id", "action", "deep_link")),
+        *(("events", field) for field in ("id", "name", "customer_id", "anonymous_id")),
+    ],
+)
+async def test_a_nul_in_an_item_rejects_it_naming_the_field(
+    app_api: Api, envelope: str, field: str
 ) -> None:
-    answer = await app_api.post("/v1/metrics", {"metrics": [metric(**{field: WITH_NUL})]})
-    assert_rejected(answer, field)
-    names_nul(answer, field)
-
-
-@pytest.mark.parametrize("field", ["id", "name", "customer_id", "anonymous_id"])
-async def test_a_nul_in_an_event_rejects_the_item_naming_the_field(
-    app_api: Api, field: str
-) -> None:
-    answer = await app_api.post("/v1/events", {"events": [event(**{field: WITH_NUL})]})
+    answer = await app_api.post(
+        f"/v1/{envelope}", {envelope: [ITEM[envelope](**{field: WITH_NUL})]}
+    )
     assert_rejected(answer, field)
     names_nul(answer, field)
 
@@ -479,10 +478,13 @@ async def test_a_nul_in_a_merge_is_422_naming_the_field(admin_api: Api) -> None:
     names_nul(answer, "primary")
 
 
-async def test_a_nul_in_a_profile_path_is_422(admin_api: Api) -> None:
-    answer = await admin_api.get(f"/v1/profiles/{quote(WITH_NUL)}")
-    assert_problem(answer, 422, "customer_id")
-    names_nul(answer, "customer_id")
+@pytest.mark.parametrize(
+    ("resource", "field"), [("profiles", "customer_id"), ("deliveries", "delivery_id")]
+)
+async def test_a_nul_in_a_path_id_is_422(admin_api: Api, resource: str, field: str) -> None:
+    answer = await admin_api.get(f"/v1/{resource}/{quote(WITH_NUL)}")
+    assert_problem(answer, 422, field)
+    names_nul(answer, field)
 
 
 @pytest.mark.parametrize(
@@ -509,12 +511,6 @@ async def test_a_nul_in_device_attributes_is_422_naming_where(app_api: Api) -> N
     answer = await app_api.put("/v1/devices/tok-nul", body)
     assert_problem(answer, 422, "attributes.plan")
     names_nul(answer, "attributes.plan")
-
-
-async def test_a_nul_in_a_delivery_path_is_422(admin_api: Api) -> None:
-    answer = await admin_api.get(f"/v1/deliveries/{quote(WITH_NUL)}")
-    assert_problem(answer, 422, "delivery_id")
-    names_nul(answer, "delivery_id")
 
 
 # --- event names ---------------------------------------------------------------------------
